@@ -1,0 +1,50 @@
+/**
+ * The extension registry: every match and target podtables models. Adding an extension means
+ * adding its file and one line here; a test checks that every file is listed.
+ */
+import type { Extension, MatchExtension, TargetExtension } from './types';
+import { comment } from './comment';
+import { multiport } from './multiport';
+import { REDIRECT } from './nat';
+import { owner } from './owner';
+import { tcp } from './tcp';
+import { udp } from './udp';
+
+/** Match extensions (`-m NAME`). */
+const MATCHES: MatchExtension[] = [
+  tcp,
+  udp,
+  multiport,
+  comment,
+  owner,
+];
+
+/** Target extensions (`-j NAME`). */
+const TARGETS: TargetExtension[] = [
+  REDIRECT,
+];
+
+function index<E extends Extension>(list: E[]): Map<string, E> {
+  const m = new Map<string, E>();
+  for (const e of list) {
+    if (m.has(e.name)) throw new Error(`extension registered twice: ${e.name}`);
+    const names = new Set<string>();
+    for (const o of e.options)
+      for (const n of [o.name, ...(o.aliases ?? [])]) {
+        if (names.has(n) || !/^[a-z0-9][a-z0-9-]*$/.test(n)) throw new Error(`${e.name}: bad or duplicate option --${n}`);
+        names.add(n);
+      }
+    m.set(e.name, e);
+  }
+  return m;
+}
+
+const matchIndex = index(MATCHES);
+const targetIndex = index(TARGETS);
+
+/** The match extension called `name`, if podtables models it. */
+export const getMatch = (name: string): MatchExtension | undefined => matchIndex.get(name);
+/** The target extension called `name`, if podtables models it. */
+export const getTarget = (name: string): TargetExtension | undefined => targetIndex.get(name);
+/** Every registered extension. */
+export const allExtensions = (): Extension[] => [...MATCHES, ...TARGETS];

@@ -1,0 +1,132 @@
+/**
+ * IP addresses and masks as the kernel holds them: a family and a 32- or 128-bit integer.
+ * Parsing leans on ipaddr.js; printing follows glibc's inet_ntop, which is what iptables calls.
+ */
+import ipaddr from 'ipaddr.js';
+
+/** Address family of a ruleset, a packet or an address. */
+export type Family = 'ipv4' | 'ipv6';
+
+/** One address: its family and its value as an unsigned integer. */
+export interface IP {
+  family: Family;
+  value: bigint;
+}
+
+/** An address with a mask, as `-s`/`-d` and most address options hold it. */
+export interface Cidr {
+  family: Family;
+  /** The address with the mask already applied (iptables stores it that way). */
+  addr: bigint;
+  mask: bigint;
+}
+
+export const bits = (f: Family): number => (f === 'ipv4' ? 32 : 128);
+const all = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
+
+/** Parse one address of the given family (or either when `family` is omitted); null if invalid. */
+export function parseIP(text: string, family?: Family): IP | null {
+  if (family !== 'ipv6' && /^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(text)) return null;
+    const b = ipaddr.IPv4.parse(text).toByteArray();
+    return { family: 'ipv4', value: BigInt(((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) };
+  }
+  if (family !== 'ipv4' && text.includes(':') && ipaddr.IPv6.isValid(text) && !text.includes('%')) {
+    const b = ipaddr.IPv6.parse(text).toByteArray();
+    let v = 0n;
+    for (const x of b) v = (v << 8n) | BigInt(x);
+    return { family: 'ipv6', value: v };
+  }
+  return null;
+}
+
+/** Prefix length of a contiguous mask, or -1 when the mask has holes. */
+export function prefixOf(mask: bigint, family: Family): number {
+  const n = bits(family);
+  let len = 0;
+  while (len < n && ((mask >> BigInt(n - 1 - len)) & 1n) === 1n) len++;
+  return maskOf(len, family) === mask ? len : -1;
+}
+
+/** The mask of a prefix length. */
+export function maskOf(prefix: number, family: Family): bigint {
+  const n = bits(family);
+  if (prefix <= 0) return 0n;
+  return (all(family) >> BigInt(n - prefix)) << BigInt(n - prefix);
+}
+
+/**
+ * Parse `addr[/prefix|/dotted-mask]` as iptables does for -s/-d: the mask is applied to the address.
+ * Returns an error text naming what is wrong when the input is not an address.
+ */
+export function parseCidr(text: string, family: Family): Cidr | string {
+  const slash = text.indexOf('/');
+  const a = slash < 0 ? text : text.slice(0, slash);
+  const m = slash < 0 ? null : text.slice(slash + 1);
+  const ip = parseIP(a, family);
+  if (!ip) return `host/network \`${a}' not found`;
+  let mask: bigint;
+  if (m === null) mask = all(family);
+  else if (/^\d+$/.test(m)) {
+    const p = Number(m);
+    if (p > bits(family)) return `invalid mask \`${m}' specified`;
+    mask = maskOf(p, family);
+  } else {
+    const mi = parseIP(m, family);
+    if (!mi) return `invalid mask \`${m}' specified`;
+    mask = mi.value;
+  }
+  return { family, addr: ip.value & mask, mask };
+}
+
+/** Format an address the way glibc's inet_ntop does. */
+export function formatIP(value: bigint, family: Family): string {
+  if (family === 'ipv4') {
+    const v = Number(value);
+    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const w: number[] = [];
+  for (let i = 7; i >= 0; i--) w.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  // longest run of zero words, first one on a tie, only when at least two long
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (bestLen < 2) best = -1;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (best >= 0 && i >= best && i < best + bestLen) {
+      if (i === best) out += ':';
+      continue;
+    }
+    if (i !== 0) out += ':';
+    // an embedded IPv4 address, as glibc prints ::a.b.c.d and ::ffff:a.b.c.d
+    if (i === 6 && best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
+      out += `${w[6] >> 8}.${w[6] & 255}.${w[7] >> 8}.${w[7] & 255}`;
+      break;
+    }
+    out += w[i].toString(16);
+  }
+  if (best >= 0 && best + bestLen === 8) out += ':';
+  return out;
+}
+
+/** `addr/prefix` (or `addr/dotted-mask` for v4 masks with holes), as iptables-save prints -s/-d. */
+export function formatCidr(c: Cidr): string {
+  const p = prefixOf(c.mask, c.family);
+  return `${formatIP(c.addr, c.family)}/${p >= 0 ? p : formatIP(c.mask, c.family)}`;
+}
+
+/** Whether `ip` falls inside `c`. */
+export function cidrContains(c: Cidr, ip: IP): boolean {
+  return c.family === ip.family && (ip.value & c.mask) === c.addr;
+}
+
+/** The any-address mask (0.0.0.0/0 or ::/0). */
+export function anyCidr(family: Family): Cidr {
+  return { family, addr: 0n, mask: 0n };
+}

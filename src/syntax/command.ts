@@ -1,0 +1,419 @@
+/**
+ * One iptables command line (the argv after `iptables`, or a line of a restore file) turned into a
+ * Command. Options go to extensions through the registry, as iptables' command_default does:
+ * the most recently loaded extension that knows an option takes it; an unknown option with `-p`
+ * set loads the protocol's match implicitly.
+ */
+import { parseCidr, type Cidr, type Family } from '../model/addr';
+import type { Issue } from '../model/issue';
+import { protocolMatchName, protocolName, protocolNumber } from '../model/protocols';
+import type { Counters, Negatable, Rule, TableName, Target } from '../model/ruleset';
+import { getMatch, getTarget } from '../extensions/index';
+import { ExtensionError, type Extension, type GivenOption, type OptionSpec, type ParseContext } from '../extensions/types';
+import type { Token } from './tokenize';
+
+/** What a command line asks for. */
+export type Command =
+  | { op: 'append'; chain: string; rules: Rule[] }
+  | { op: 'insert'; chain: string; position: number; rules: Rule[] }
+  | { op: 'delete'; chain: string; rules?: Rule[]; position?: number }
+  | { op: 'replace'; chain: string; position: number; rules: Rule[] }
+  | { op: 'new-chain'; chain: string }
+  | { op: 'delete-chain'; chain?: string }
+  | { op: 'flush'; chain?: string }
+  | { op: 'zero'; chain?: string }
+  | { op: 'policy'; chain: string; policy: 'ACCEPT' | 'DROP'; counters?: Counters }
+  | { op: 'rename-chain'; chain: string; to: string }
+  /** `-L`/`-S` and friends: nothing to change. */
+  | { op: 'list'; chain?: string };
+
+/** The result of parsing a command line. */
+export interface ParsedCommand {
+  command?: Command;
+  /** `-t` given on the line (commands form). */
+  table?: TableName;
+  /** Set when the line is `-4`/`-6` for the other family and must be ignored. */
+  otherFamily?: boolean;
+  issues: Issue[];
+}
+
+export interface CommandContext {
+  family: Family;
+  table: TableName;
+  line: number;
+}
+
+/** A failure at a token, turned into an Issue by the caller. */
+class CmdError extends Error {
+  constructor(message: string, public token: number, public code = 'bad-command') {
+    super(message);
+  }
+}
+
+const COMMANDS: Record<string, Command['op']> = {
+  '-A': 'append', '--append': 'append', '-I': 'insert', '--insert': 'insert', '-D': 'delete', '--delete': 'delete',
+  '-R': 'replace', '--replace': 'replace', '-N': 'new-chain', '--new-chain': 'new-chain', '-X': 'delete-chain',
+  '--delete-chain': 'delete-chain', '-F': 'flush', '--flush': 'flush', '-Z': 'zero', '--zero': 'zero',
+  '-P': 'policy', '--policy': 'policy', '-E': 'rename-chain', '--rename-chain': 'rename-chain',
+  '-L': 'list', '--list': 'list', '-S': 'list', '--list-rules': 'list',
+};
+const TABLES = new Set(['raw', 'mangle', 'nat', 'filter', 'security']);
+const IFNAMSIZ = 16;
+
+interface Loaded {
+  ext: Extension;
+  name: string;
+  opts: GivenOption[];
+  /** First token of `-m NAME` / `-j NAME`. */
+  token: number;
+  kind: 'match' | 'target';
+}
+
+/** Parse one command's tokens. */
+export function parseCommand(tokens: Token[], ctx: CommandContext): ParsedCommand {
+  const issues: Issue[] = [];
+  try {
+    return { ...parseInner(tokens, ctx, issues), issues };
+  } catch (e) {
+    if (e instanceof CmdError) {
+      const t = tokens[Math.min(e.token, tokens.length - 1)];
+      issues.push({ severity: 'error', code: e.code, message: e.message, line: ctx.line, column: t?.column ?? 1 });
+      return { issues };
+    }
+    throw e;
+  }
+}
+
+function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit<ParsedCommand, 'issues'> {
+  const argv = tokens.map((t) => t.text);
+  let table: TableName | undefined;
+  let op: Command['op'] | undefined;
+  let chain: string | undefined;
+  let extra: string[] = [];
+  let otherFamily = false;
+  const rule: Rule = { matches: [], line: ctx.line };
+  const sources: { text: string; invert: boolean; token: number }[] = [];
+  const dests: { text: string; invert: boolean; token: number }[] = [];
+  const loaded: Loaded[] = [];
+  let target: Loaded | undefined;
+  let targetPlain: Target | undefined;
+  let invert = false;
+  let invertAt = -1;
+  const need = (i: number, what: string): string => {
+    if (i >= argv.length) throw new CmdError(`option "${argv[i - 1]}" requires an argument${what ? ` (${what})` : ''}`, i - 1);
+    return argv[i];
+  };
+  const takeInvert = (i: number): boolean => {
+    const v = invert;
+    invert = false;
+    return v;
+  };
+  const noInvert = (i: number) => {
+    if (invert) throw new CmdError(`cannot have ! before ${argv[i]}`, invertAt);
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '!') {
+      if (invert) throw new CmdError('multiple consecutive ! not allowed', i);
+      invert = true;
+      invertAt = i;
+      continue;
+    }
+    if (COMMANDS[a]) {
+      noInvert(i);
+      if (op) throw new CmdError(`cannot use ${a} with -${opLetter(op)}`, i, 'bad-command');
+      op = COMMANDS[a];
+      if (op === 'list' || op === 'delete-chain' || op === 'flush' || op === 'zero') {
+        if (i + 1 < argv.length && !argv[i + 1].startsWith('-')) chain = argv[++i];
+      } else {
+        chain = need(i + 1, 'chain');
+        i++;
+        if (op === 'policy' || op === 'rename-chain') extra = [need(i + 1, op === 'policy' ? 'policy' : 'new name')], i++;
+        if ((op === 'insert' || op === 'delete' || op === 'replace') && i + 1 < argv.length && /^\d+$/.test(argv[i + 1]))
+          extra = [argv[++i]];
+      }
+      continue;
+    }
+    switch (a) {
+      case '-t': case '--table': {
+        noInvert(i);
+        const t = need(i + 1, 'table');
+        if (!TABLES.has(t)) throw new CmdError(`can't initialize iptables table \`${t}': Table does not exist`, i + 1, 'unknown-table');
+        table = t as TableName;
+        i++;
+        continue;
+      }
+      case '-4': case '--ipv4':
+        if (ctx.family !== 'ipv4') otherFamily = true;
+        continue;
+      case '-6': case '--ipv6':
+        if (ctx.family !== 'ipv6') otherFamily = true;
+        continue;
+      case '-w': case '--wait': case '-W': case '--wait-interval':
+        if (i + 1 < argv.length && /^\d+(\.\d+)?$/.test(argv[i + 1])) i++;
+        continue;
+      case '-n': case '--numeric': case '-v': case '--verbose': case '-x': case '--exact': case '--line-numbers':
+        continue;
+      case '-p': case '--protocol': {
+        const v = need(i + 1, 'protocol');
+        const n = protocolNumber(v);
+        if (n === undefined) throw new CmdError(`unknown protocol "${v}" specified`, i + 1, 'unknown-protocol');
+        if (rule.protocol) throw new CmdError('multiple -p flags not allowed', i);
+        rule.protocol = { value: n === 0 ? 'all' : protocolName(n), invert: takeInvert(i) };
+        if (n === 0 && rule.protocol.invert) throw new CmdError('rule would never match protocol', i + 1);
+        i++;
+        continue;
+      }
+      case '-s': case '--source': case '--src':
+      case '-d': case '--destination': case '--dst': {
+        const v = need(i + 1, 'address');
+        const list = a === '-s' || a === '--source' || a === '--src' ? sources : dests;
+        if (list.length) throw new CmdError(`multiple ${list === sources ? '-s' : '-d'} flags not allowed`, i);
+        for (const part of v.split(',')) list.push({ text: part, invert: invert, token: i + 1 });
+        takeInvert(i);
+        i++;
+        continue;
+      }
+      case '-i': case '--in-interface': case '-o': case '--out-interface': {
+        const v = need(i + 1, 'interface');
+        if (v.length >= IFNAMSIZ) throw new CmdError(`interface name \`${v}' must be shorter than IFNAMSIZ (${IFNAMSIZ - 1})`, i + 1, 'bad-interface');
+        const which = a === '-i' || a === '--in-interface' ? 'inInterface' : 'outInterface';
+        if (rule[which]) throw new CmdError(`multiple ${which === 'inInterface' ? '-i' : '-o'} flags not allowed`, i);
+        rule[which] = { value: v, invert: takeInvert(i) };
+        i++;
+        continue;
+      }
+      case '-f': case '--fragment':
+        if (ctx.family === 'ipv6') throw new CmdError('unknown option "-f"', i, 'unknown-option');
+        rule.fragment = { invert: takeInvert(i) };
+        continue;
+      case '-c': case '--set-counters': {
+        noInvert(i);
+        const p = need(i + 1, 'packets'), b = need(i + 2, 'bytes');
+        if (!/^\d+$/.test(p) || !/^\d+$/.test(b)) throw new CmdError('-c packet counter not numeric', i + 1);
+        rule.counters = { packets: Number(p), bytes: Number(b) };
+        i += 2;
+        continue;
+      }
+      case '-m': case '--match': {
+        noInvert(i);
+        const name = need(i + 1, 'match');
+        loadMatch(name, i, rule, loaded);
+        i++;
+        continue;
+      }
+      case '-j': case '--jump': case '-g': case '--goto': {
+        noInvert(i);
+        const name = need(i + 1, 'target');
+        if (target || targetPlain) throw new CmdError('multiple -j flags not allowed', i);
+        const isGoto = a === '-g' || a === '--goto';
+        if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || name === 'QUEUE') {
+          if (isGoto) throw new CmdError(`goto '${name}' is not a chain`, i + 1, 'bad-target');
+          targetPlain = { kind: 'standard', verdict: name };
+        } else {
+          const ext = isGoto ? undefined : getTarget(name);
+          if (ext) {
+            target = { ext, name, opts: [], token: i, kind: 'target' };
+            loaded.push(target);
+          } else if (isGoto || !/^[A-Z][A-Z0-9_]*$/.test(name) || !looksLikeTargetExtension(name)) {
+            targetPlain = { kind: isGoto ? 'goto' : 'jump', chain: name };
+          } else {
+            targetPlain = { kind: 'unknown', name, tokens: [] };
+          }
+        }
+        i++;
+        continue;
+      }
+    }
+    if (a.startsWith('--')) {
+      let name = a.slice(2);
+      let inline: string | undefined;
+      const eq = name.indexOf('=');
+      if (eq >= 0) {
+        inline = name.slice(eq + 1);
+        name = name.slice(0, eq);
+      }
+      // unknown targets and matches swallow everything up to the next -m/-j
+      const unknownTarget = targetPlain?.kind === 'unknown' ? targetPlain : undefined;
+      let owner = findOwner(loaded, name);
+      if (!owner && rule.protocol && !rule.protocol.invert && !loaded.some((l) => l.kind === 'match' && l.name === protoMatch(rule, ctx))) {
+        const pm = protoMatch(rule, ctx);
+        if (pm && getMatch(pm)) {
+          loadMatch(pm, -1, rule, loaded);
+          owner = findOwner(loaded, name);
+        }
+      }
+      if (!owner) {
+        const lastUnknown = [...rule.matches].reverse().find((m) => m.kind === 'unknown');
+        const sink = unknownTarget ?? lastUnknown;
+        if (sink && sink.kind === 'unknown') {
+          const n = absorbUnknown(argv, i, invert);
+          sink.tokens.push(...n.tokens);
+          invert = false;
+          i = n.next - 1;
+          continue;
+        }
+        throw new CmdError(`unknown option "${a}"`, i, 'unknown-option');
+      }
+      const { loaded: l, spec } = owner;
+      const inv = takeInvert(i);
+      if (inv && !spec.invert) throw new CmdError(`${l.name}: option "--${spec.name}" cannot be inverted.`, invertAt, 'bad-invert');
+      const args: string[] = [];
+      let j = i + 1;
+      let oldInvert = false;
+      if (inline !== undefined) args.push(inline);
+      while (args.length < spec.args) {
+        if (j >= argv.length) throw new CmdError(`${l.name}: option "--${spec.name}" requires an argument`, i, 'missing-argument');
+        if (argv[j] === '!' && spec.invert && args.length === 0 && !oldInvert) {
+          oldInvert = true;
+          j++;
+          continue;
+        }
+        args.push(argv[j++]);
+      }
+      if (oldInvert) {
+        issues.push({ severity: 'warning', code: 'intrapositioned-negation', line: ctx.line, column: tokens[i].column,
+          message: `Using intrapositioned negation (\`--option ! this\`) is deprecated in favor of extrapositioned (\`! --option this\`).` });
+      }
+      l.opts.push({ name: spec.name, invert: inv || oldInvert, args, token: i });
+      i = j - 1;
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) throw new CmdError(`unknown option "${a}"`, i, 'unknown-option');
+    throw new CmdError(`Bad argument \`${a}'`, i, 'bad-argument');
+  }
+  if (invert) throw new CmdError('! at the end of the line has nothing to negate', invertAt);
+  if (!op) throw new CmdError('no command specified', 0, 'no-command');
+  if (otherFamily) return { otherFamily, table };
+
+  // let each extension check its options, as the final_check step does
+  const pctx: ParseContext = { family: ctx.family, table: table ?? ctx.table, protocol: rule.protocol };
+  for (const l of loaded) {
+    try {
+      const info = l.ext.parse(l.opts, pctx);
+      if (l.kind === 'target') rule.target = { kind: 'extension', name: l.name, info };
+      else rule.matches[(l as Loaded & { index: number }).index] = { kind: 'match', name: l.name, info };
+    } catch (e) {
+      if (e instanceof ExtensionError) throw new CmdError(e.message, e.token ?? l.token, 'bad-option');
+      throw e;
+    }
+    const tname = table ?? ctx.table;
+    if (l.ext.tables && !l.ext.tables.includes(tname))
+      throw new CmdError(`${l.name}: only valid in the ${l.ext.tables.join('/')} table${l.ext.tables.length > 1 ? 's' : ''}, not in ${tname}`, Math.max(l.token, 0), 'wrong-table');
+    if (l.ext.protocol && (!rule.protocol || rule.protocol.invert || rule.protocol.value !== l.ext.protocol))
+      throw new CmdError(`${l.name} match: only valid for protocol ${l.ext.protocol} (the rule needs -p ${l.ext.protocol})`, Math.max(l.token, 0), 'wrong-protocol');
+    if (l.ext.family && l.ext.family !== ctx.family)
+      throw new CmdError(`${l.name}: not available for ${ctx.family === 'ipv4' ? 'IPv4 (use ip6tables)' : 'IPv6 (use iptables)'}`, Math.max(l.token, 0), 'wrong-family');
+  }
+  if (targetPlain) rule.target = targetPlain;
+
+  const c = chain as string;
+  const rules = (): Rule[] => expandAddresses(rule, sources, dests, ctx.family);
+  const num = (what: string) => {
+    const n = Number(extra[0]);
+    if (!(n >= 1)) throw new CmdError(`invalid ${what} number`, 0);
+    return n;
+  };
+  let command: Command;
+  switch (op) {
+    case 'append': command = { op, chain: c, rules: rules() }; break;
+    case 'insert': command = { op, chain: c, position: extra.length ? num('rule') : 1, rules: rules() }; break;
+    case 'replace': command = { op, chain: c, position: num('rule'), rules: rules() }; break;
+    case 'delete': command = extra.length ? { op, chain: c, position: num('rule') } : { op, chain: c, rules: rules() }; break;
+    case 'policy': {
+      const p = extra[0];
+      if (p !== 'ACCEPT' && p !== 'DROP') throw new CmdError(`Bad policy name \`${p}'`, 2, 'bad-policy');
+      command = { op, chain: c, policy: p, counters: rule.counters };
+      break;
+    }
+    case 'rename-chain': command = { op, chain: c, to: extra[0] }; break;
+    case 'new-chain': command = { op, chain: c }; break;
+    default: command = { op, chain } as Command;
+  }
+  if (op === 'new-chain' || op === 'rename-chain') checkChainName(op === 'new-chain' ? c : extra[0], argv.indexOf(op === 'new-chain' ? c : extra[0]));
+  return { command, table };
+}
+
+function opLetter(op: Command['op']): string {
+  return Object.entries(COMMANDS).find(([, v]) => v === op)?.[0].slice(1) ?? op;
+}
+
+/** Targets iptables would try to load as an extension rather than as a chain name. */
+function looksLikeTargetExtension(name: string): boolean {
+  return KNOWN_TARGET_NAMES.has(name);
+}
+/** Target extensions iptables ships that podtables may not model; kept verbatim when met. */
+const KNOWN_TARGET_NAMES = new Set([
+  'AUDIT', 'CHECKSUM', 'CLASSIFY', 'CLUSTERIP', 'CONNMARK', 'CONNSECMARK', 'CT', 'DNAT', 'DNPT', 'DSCP', 'ECN',
+  'HL', 'HMARK', 'IDLETIMER', 'LED', 'LOG', 'MARK', 'MASQUERADE', 'NETMAP', 'NFLOG', 'NFQUEUE', 'NOTRACK',
+  'RATEEST', 'REDIRECT', 'REJECT', 'SECMARK', 'SET', 'SNAT', 'SNPT', 'SYNPROXY', 'TCPMSS', 'TCPOPTSTRIP',
+  'TEE', 'TOS', 'TPROXY', 'TRACE', 'TTL', 'ULOG',
+]);
+
+function loadMatch(name: string, token: number, rule: Rule, loaded: Loaded[]): void {
+  const ext = getMatch(name);
+  const index = rule.matches.length;
+  if (ext) {
+    rule.matches.push({ kind: 'match', name, info: undefined });
+    loaded.push(Object.assign({ ext, name, opts: [], token, kind: 'match' as const }, { index }));
+  } else {
+    rule.matches.push({ kind: 'unknown', name, tokens: [] });
+  }
+}
+
+function findOwner(loaded: Loaded[], name: string): { loaded: Loaded; spec: OptionSpec } | undefined {
+  for (let k = loaded.length - 1; k >= 0; k--) {
+    const spec = loaded[k].ext.options.find((o) => o.name === name || o.aliases?.includes(name));
+    if (spec) return { loaded: loaded[k], spec };
+  }
+  return undefined;
+}
+
+function protoMatch(rule: Rule, ctx: CommandContext): string | undefined {
+  const n = rule.protocol ? protocolNumber(rule.protocol.value) : undefined;
+  return n === undefined ? undefined : protocolMatchName(n, ctx.family);
+}
+
+/** Tokens of an unknown extension: from `i` up to the next -m/-j/-g or core option. */
+function absorbUnknown(argv: string[], i: number, invert: boolean): { tokens: string[]; next: number } {
+  const tokens: string[] = invert ? ['!'] : [];
+  let j = i;
+  for (; j < argv.length; j++) {
+    const a = argv[j];
+    if (j > i && (a === '-m' || a === '--match' || a === '-j' || a === '-g' || (a === '!' && argv[j + 1] && /^-[a-z]$/.test(argv[j + 1]))))
+      break;
+    tokens.push(a);
+  }
+  return { tokens, next: j };
+}
+
+function checkChainName(name: string, token: number): void {
+  if (name.length >= 29) throw new CmdError(`chain name \`${name}' too long (must be under 29 chars)`, token, 'bad-chain');
+  if (name.startsWith('-') || name.startsWith('!')) throw new CmdError(`chain name must not start with \`${name[0]}'`, token, 'bad-chain');
+  if (['ACCEPT', 'DROP', 'RETURN', 'QUEUE'].includes(name) || getTarget(name))
+    throw new CmdError(`chain name may not clash with target name`, token, 'bad-chain');
+}
+
+function expandAddresses(rule: Rule, srcs: { text: string; invert: boolean; token: number }[], dsts: typeof srcs, family: Family): Rule[] {
+  const parse = (a: (typeof srcs)[number]): Negatable<Cidr> => {
+    const c = parseCidr(a.text, family);
+    if (typeof c === 'string') throw new CmdError(c, a.token, 'bad-address');
+    return { value: c, invert: a.invert };
+  };
+  const ss = srcs.length ? srcs.map(parse) : [undefined];
+  const ds = dsts.length ? dsts.map(parse) : [undefined];
+  if ((srcs.length > 1 || dsts.length > 1) && (srcs.some((s) => s.invert) || dsts.some((d) => d.invert)))
+    throw new CmdError('! not allowed with multiple source or destination IP addresses', (srcs[0] ?? dsts[0]).token);
+  const out: Rule[] = [];
+  for (const s of ss)
+    for (const d of ds) {
+      const r: Rule = { ...rule, matches: rule.matches };
+      if (s) r.source = s;
+      else delete r.source;
+      if (d) r.destination = d;
+      else delete r.destination;
+      out.push(r);
+    }
+  return out;
+}
