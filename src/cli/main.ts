@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { register as convert } from './convert';
 import { CliError } from './io';
+// command imports (trace, demo, snapshot)
+// command imports (init, clean, verify, proxy)
+// command imports (kube-proxy)
 
 const program = new Command();
 program
@@ -12,6 +15,9 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 convert(program);
+// commands (trace, demo, snapshot)
+// commands (init, clean, verify, proxy)
+// commands (kube-proxy)
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -9,6 +9,9 @@ import { REDIRECT } from './nat';
 import { owner } from './owner';
 import { tcp } from './tcp';
 import { udp } from './udp';
+// imports (group A: icmp … iprange)
+// imports (group B: limit … policy)
+// imports (group C: targets)
 
 /** Match extensions (`-m NAME`). */
 const MATCHES: MatchExtension[] = [
@@ -17,11 +20,15 @@ const MATCHES: MatchExtension[] = [
   multiport,
   comment,
   owner,
+  // matches (group A)
+  // matches (group B)
+  // matches (group C: mark, connmark)
 ];
 
 /** Target extensions (`-j NAME`). */
 const TARGETS: TargetExtension[] = [
   REDIRECT,
+  // targets (group C)
 ];
 
 function index<E extends Extension>(list: E[]): Map<string, E> {
