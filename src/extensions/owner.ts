@@ -16,9 +16,18 @@ export interface OwnerInfo {
   supplGroups?: { invert: boolean };
 }
 
-function parseIdRange(text: string, what: string, invert: boolean): IdRange {
+/** A name the host knows (`daemon`), as getpwnam/getgrnam would resolve it. */
+function byName(text: string, names: Map<string, string> | undefined): string | undefined {
+  if (!names || /^\d/.test(text)) return undefined;
+  for (const [id, n] of names) if (n === text) return id;
+  return undefined;
+}
+
+function parseIdRange(raw: string, what: string, invert: boolean, names?: Map<string, string>): IdRange {
+  const option = what === 'UID' ? '--uid-owner' : '--gid-owner';
+  const text = byName(raw, names) ?? raw;
   const m = /^([^-]+)(?:-(.+))?$/.exec(text);
-  if (!m) throw new ExtensionError(`owner: Bad ${what} value "${text}"`);
+  if (!m || !/^\d/.test(m[1])) throw new ExtensionError(`owner: Bad value for "${option}" option: "${raw}"`);
   const min = parseUint(m[1], 0, 0xfffffffe, `owner ${what}`);
   const max = m[2] === undefined ? min : parseUint(m[2], 0, 0xfffffffe, `owner ${what}`);
   if (min > max) throw new ExtensionError(`owner: Bad ${what} range "${text}"`);
@@ -47,12 +56,12 @@ export const owner: MatchExtension<OwnerInfo> = {
     { name: 'socket-exists', args: 0, invert: true },
     { name: 'suppl-groups', args: 0, invert: true },
   ],
-  parse(opts) {
+  parse(opts, ctx) {
     const info: OwnerInfo = {};
     for (const o of opts) {
       try {
-        if (o.name === 'uid-owner') info.uid = parseIdRange(o.args[0], 'UID', o.invert);
-        else if (o.name === 'gid-owner') info.gid = parseIdRange(o.args[0], 'GID', o.invert);
+        if (o.name === 'uid-owner') info.uid = parseIdRange(o.args[0], 'UID', o.invert, ctx.names?.users);
+        else if (o.name === 'gid-owner') info.gid = parseIdRange(o.args[0], 'GID', o.invert, ctx.names?.groups);
         else if (o.name === 'socket-exists') info.socketExists = { invert: o.invert };
         else info.supplGroups = { invert: o.invert };
       } catch (e) {

@@ -36,6 +36,8 @@ export interface ParseContext {
   table: TableName;
   /** The rule's `-p` value (lower-case name or number), if any, and whether it is negated. */
   protocol?: { value: string; invert: boolean };
+  /** User, group and service names the host knows, for options that take names (owner, ports). */
+  names?: NameTables;
 }
 
 /** Printing context shared by save and -L forms. */

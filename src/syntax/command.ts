@@ -9,7 +9,7 @@ import type { Issue } from '../model/issue';
 import { protocolMatchName, protocolName, protocolNumber } from '../model/protocols';
 import type { Counters, Negatable, Rule, TableName, Target } from '../model/ruleset';
 import { getMatch, getTarget } from '../extensions/index';
-import { ExtensionError, type Extension, type GivenOption, type OptionSpec, type ParseContext } from '../extensions/types';
+import { ExtensionError, type Extension, type GivenOption, type NameTables, type OptionSpec, type ParseContext } from '../extensions/types';
 import type { Token } from './tokenize';
 
 /** What a command line asks for. */
@@ -41,6 +41,8 @@ export interface CommandContext {
   family: Family;
   table: TableName;
   line: number;
+  /** Names the host resolves (`--uid-owner daemon`); none when absent. */
+  names?: NameTables;
 }
 
 /** A failure at a token, turned into an Issue by the caller. */
@@ -288,7 +290,7 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
   if (otherFamily) return { otherFamily, table };
 
   // let each extension check its options, as the final_check step does
-  const pctx: ParseContext = { family: ctx.family, table: table ?? ctx.table, protocol: rule.protocol };
+  const pctx: ParseContext = { family: ctx.family, table: table ?? ctx.table, protocol: rule.protocol, names: ctx.names };
   for (const l of loaded) {
     try {
       const info = l.ext.parse(l.opts, pctx);
@@ -367,7 +369,12 @@ function findOwner(loaded: Loaded[], name: string): { loaded: Loaded; spec: Opti
     const spec = loaded[k].ext.options.find((o) => o.name === name || o.aliases?.includes(name));
     if (spec) return { loaded: loaded[k], spec };
   }
-  return undefined;
+  // getopt_long takes an unambiguous abbreviation (`--to-port` for `--to-ports`), as Istio writes it
+  const hits: { loaded: Loaded; spec: OptionSpec }[] = [];
+  for (let k = loaded.length - 1; k >= 0; k--)
+    for (const spec of loaded[k].ext.options)
+      if ([spec.name, ...(spec.aliases ?? [])].some((n) => n.startsWith(name))) hits.push({ loaded: loaded[k], spec });
+  return hits.length === 1 ? hits[0] : undefined;
 }
 
 function protoMatch(rule: Rule, ctx: CommandContext): string | undefined {

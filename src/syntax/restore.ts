@@ -4,6 +4,7 @@
  */
 import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
+import type { NameTables } from '../extensions/types';
 import { TABLE_NAMES, type Ruleset, type TableName } from '../model/ruleset';
 import { RulesetBuilder } from './builder';
 import { parseCommand } from './command';
@@ -13,6 +14,8 @@ export interface RestoreOptions {
   family?: Family;
   /** `--noflush`: a table block adds to what is there instead of replacing it. */
   noflush?: boolean;
+  /** Names the host resolves for options that take them (owner). */
+  names?: NameTables;
 }
 
 export interface ParseResult {
@@ -101,7 +104,7 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       break;
     }
     for (const t of tk.tokens) t.column += offset;
-    const p = parseCommand(tk.tokens, { family, table, line: lineNo });
+    const p = parseCommand(tk.tokens, { family, table, line: lineNo, names: opts.names });
     issues.push(...p.issues);
     if (p.issues.some((i) => i.severity === 'error')) break;
     if (p.otherFamily || !p.command) continue;
