@@ -10,8 +10,36 @@ import { owner } from './owner';
 import { tcp } from './tcp';
 import { udp } from './udp';
 // imports (group A: icmp … iprange)
+import { icmp } from './icmp';
+import { icmp6 } from './icmp6';
+import { conntrack, state } from './conntrack';
+import { statistic } from './statistic';
+import { addrtype } from './addrtype';
+import { iprange } from './iprange';
+import { mac } from './mac';
 // imports (group B: limit … policy)
+import { hl } from './hl';
+import { length } from './length';
+import { limit } from './limit';
+import { physdev } from './physdev';
+import { pkttype } from './pkttype';
+import { policy } from './policy';
+import { recent } from './recent';
+import { sctp } from './sctp';
+import { set } from './set';
+import { ttl } from './ttl';
 // imports (group C: targets)
+import { CONNMARK, connmark } from './connmark';
+import { CT, NOTRACK } from './ct';
+import { LOG } from './log';
+import { MARK, mark } from './mark';
+import { DNAT, MASQUERADE, SNAT } from './nat';
+import { NFLOG } from './nflog';
+import { NFQUEUE } from './nfqueue';
+import { REJECT } from './reject';
+import { TCPMSS } from './tcpmss';
+import { TPROXY } from './tproxy';
+import { TRACE } from './trace';
 
 /** Match extensions (`-m NAME`). */
 const MATCHES: MatchExtension[] = [
@@ -21,14 +49,48 @@ const MATCHES: MatchExtension[] = [
   comment,
   owner,
   // matches (group A)
+  icmp,
+  icmp6,
+  conntrack,
+  state,
+  statistic,
+  addrtype,
+  iprange,
+  mac,
   // matches (group B)
+  limit,
+  recent,
+  set,
+  pkttype,
+  physdev,
+  length,
+  ttl,
+  hl,
+  sctp,
+  policy,
   // matches (group C: mark, connmark)
+  mark,
+  connmark,
 ];
 
 /** Target extensions (`-j NAME`). */
 const TARGETS: TargetExtension[] = [
   REDIRECT,
   // targets (group C)
+  REJECT,
+  LOG,
+  NFLOG,
+  MARK,
+  CONNMARK,
+  DNAT,
+  SNAT,
+  MASQUERADE,
+  TPROXY,
+  NOTRACK,
+  CT,
+  TRACE,
+  NFQUEUE,
+  TCPMSS,
 ];
 
 function index<E extends Extension>(list: E[]): Map<string, E> {

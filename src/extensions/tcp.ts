@@ -43,8 +43,8 @@ export function formatTcpFlags(v: number): string {
   return names.length ? names.join(',') : 'NONE';
 }
 
-export function parsePortOpt(args: string[], invert: boolean): PortRange {
-  const [min, max] = parsePortRange(args[0]);
+export function parsePortOpt(args: string[], invert: boolean, reversedOk = false): PortRange {
+  const [min, max] = parsePortRange(args[0], 'port', reversedOk);
   return { min, max, invert };
 }
 

@@ -131,6 +131,8 @@ interface ExtensionBase<I> {
   protocol?: 'tcp' | 'udp' | 'sctp' | 'icmp' | 'ipv6-icmp' | 'udplite' | 'dccp';
   /** Hooks it may be used from; any when absent (checked through user chains too). */
   hooks?: readonly Hook[];
+  /** Hooks allowed for these options, where the kernel's check depends on them; `hooks` otherwise. */
+  hooksFor?(info: I): readonly Hook[] | undefined;
   options: readonly OptionSpec[];
   /** Build the structure from the given options; throw ExtensionError for bad input. */
   parse(opts: GivenOption[], ctx: ParseContext): I;
@@ -150,6 +152,8 @@ export interface MatchExtension<I = any> extends ExtensionBase<I> {
 /** A target extension (`-j NAME`). */
 export interface TargetExtension<I = any> extends ExtensionBase<I> {
   kind: 'target';
+  /** The name `iptables -L` shows in the target column, when the kernel knows the target by another (NOTRACK is CT). */
+  listName?: string;
   target?(info: I, packet: Packet, ctx: EvalContext): RuleResult;
 }
 

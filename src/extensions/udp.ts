@@ -21,8 +21,9 @@ export const udp: MatchExtension<UdpInfo> = {
     const info: UdpInfo = {};
     for (const o of opts)
       at(o, () => {
-        if (o.name === 'sport') info.sport = parsePortOpt(o.args, o.invert);
-        else info.dport = parsePortOpt(o.args, o.invert);
+        // libxt_udp, unlike tcp, keeps a reversed range (it then matches nothing)
+        if (o.name === 'sport') info.sport = parsePortOpt(o.args, o.invert, true);
+        else info.dport = parsePortOpt(o.args, o.invert, true);
       });
     return info;
   },

@@ -13,6 +13,11 @@ export const SERVICES: Record<string, number> = {
   openvpn: 1194, nfs: 2049, mysql: 3306, postgresql: 5432, 'ipsec-nat-t': 4500,
 };
 
+/** The port of a service name, if the table knows it (own keys only: `toString` is no service). */
+export function serviceNumber(name: string): number | undefined {
+  return Object.hasOwn(SERVICES, name) ? SERVICES[name] : undefined;
+}
+
 /** Parse an unsigned integer (decimal, 0x hex or 0 octal, as strtoul with base 0) within [min, max]. */
 export function parseUint(text: string, min: number, max: number, what: string): number {
   let v: number;
@@ -31,13 +36,13 @@ export function parsePort(text: string, what = 'port'): number {
     if (v > 65535) throw new ExtensionError(`invalid ${what} "${text}": out of range (0-65535)`);
     return v;
   }
-  const s = SERVICES[text];
+  const s = serviceNumber(text);
   if (s === undefined) throw new ExtensionError(`invalid ${what}/service "${text}" specified`);
   return s;
 }
 
-/** Parse `P`, `L:U`, `L:` or `:U` into [min, max]. */
-export function parsePortRange(text: string, what = 'port'): [number, number] {
+/** Parse `P`, `L:U`, `L:` or `:U` into [min, max]; min > max is refused unless `reversedOk` (libxt_udp keeps it). */
+export function parsePortRange(text: string, what = 'port', reversedOk = false): [number, number] {
   const i = text.indexOf(':');
   if (i < 0) {
     const p = parsePort(text, what);
@@ -45,7 +50,7 @@ export function parsePortRange(text: string, what = 'port'): [number, number] {
   }
   const lo = i === 0 ? 0 : parsePort(text.slice(0, i), what);
   const hi = i === text.length - 1 ? 65535 : parsePort(text.slice(i + 1), what);
-  if (lo > hi) throw new ExtensionError(`invalid portrange "${text}" (min > max)`);
+  if (lo > hi && !reversedOk) throw new ExtensionError(`invalid portrange "${text}" (min > max)`);
   return [lo, hi];
 }
 
@@ -106,4 +111,131 @@ export function at<T>(o: GivenOption, fn: () => T): T {
     if (e instanceof ExtensionError && e.token === undefined) e.token = o.token;
     throw e;
   }
+}
+
+/** Reject an option given twice, worded as libxtables' xtables_option_parse words it (1.8.9). */
+export function onlyOnce(opts: GivenOption[], ext: string): void {
+  const seen = new Set<string>();
+  for (const o of opts) {
+    if (seen.has(o.name)) throw new ExtensionError(`${ext}: option "--${o.name}" can only be used once.`, o.token);
+    seen.add(o.name);
+  }
+}
+
+/**
+ * Refuse options that exclude each other. `order` is the extension's option table order: iptables
+ * names the pair in that order whichever came first on the line (`--nfmask` … `--mask`).
+ */
+export function exclusive(opts: GivenOption[], ext: string, order: readonly string[], group: readonly string[]): void {
+  const given = order.filter((n) => group.includes(n) && opts.some((o) => o.name === n));
+  if (given.length > 1) {
+    const tok = opts.find((o) => o.name === given[1])?.token;
+    throw new ExtensionError(`${ext}: option "--${given[0]}" cannot be used together with "--${given[1]}".`, tok);
+  }
+}
+
+/** A 32-bit value or `value/mask`, with libxtables' wording for a bad one. */
+export function parseMarkOpt(o: GivenOption, ext: string, withMask: boolean): { value: number; mask: number } {
+  const bad = () =>
+    new ExtensionError(withMask
+      ? `${ext}: bad integer value for option "--${o.name}", or out of range.`
+      : `${ext}: bad value for option "--${o.name}", or out of range (0-4294967295).`, o.token);
+  const text = o.args[0];
+  if (!withMask && text.includes('/')) throw bad();
+  if (text.split('/').length > 2) throw new ExtensionError(`${ext}: trailing garbage after value for option "--${o.name}".`, o.token);
+  try {
+    return parseMarkMask(text);
+  } catch {
+    throw bad();
+  }
+}
+
+/**
+ * How MARK and CONNMARK print a `--set-xmark value/mask` in -L: the operation the pair stands
+ * for (`and`, `or`, `xor`, `set`) when there is one, else `xset` (libxt_MARK mark_tg_print).
+ */
+export function listXmark(name: string, value: number, mask: number): string {
+  if (value === 0) return ` ${name} and ${hex(~mask)}`;
+  if (value === mask) return ` ${name} or ${hex(value)}`;
+  if (mask === 0) return ` ${name} xor ${hex(value)}`;
+  if (mask === 0xffffffff) return ` ${name} set ${hex(value)}`;
+  return ` ${name} xset ${hex(value)}/${hex(mask)}`;
+}
+
+/** The kernel's `(mark & ~mask) ^ value` (xt_MARK, xt_CONNMARK set mode), on unsigned 32 bits. */
+export const xmark = (mark: number, value: number, mask: number): number => ((mark & ~mask) ^ value) >>> 0;
+
+/**
+ * strtoul with base 0 over the whole text, as libxtables' xtables_strtoul reads numbers: leading
+ * blanks and a `+` are skipped, `0x` is hex and a leading 0 octal; NaN when anything is left over
+ * (a `-` sign makes strtoul wrap, which every caller's range then refuses).
+ */
+export function strtoul(text: string): number {
+  const t = text.replace(/^\s+/, '').replace(/^\+/, '');
+  if (/^0[xX][0-9a-fA-F]+$/.test(t)) return parseInt(t.slice(2), 16);
+  if (/^0[0-7]*$/.test(t)) return parseInt(t, 8);
+  if (/^[1-9]\d*$/.test(t)) return Number(t);
+  return NaN;
+}
+
+/** An unsigned integer as libxtables' XTTYPE_UINT* parsers read it, with their wording for a bad one. */
+export function xtUint(o: GivenOption, ext: string, min: number, max: number, text = o.args[0]): number {
+  const v = strtoul(text);
+  if (!(v >= min && v <= max))
+    throw new ExtensionError(`${ext}: bad value for option "--${o.name}", or out of range (${min}-${max}).`, o.token);
+  return v;
+}
+
+/**
+ * The evaluation clock in milliseconds, for matches that keep time (limit, recent). The engine may
+ * offer `now` on its context; without one every packet is taken to arrive at the same instant.
+ */
+export const nowMs = (ctx: object): number => {
+  const n = (ctx as { now?: unknown }).now;
+  return typeof n === 'function' ? Number(n()) : typeof n === 'number' ? n : 0;
+};
+
+/** An unsigned option value in [min, max], with libxtables' wording for a bad one. */
+export function parseUintOpt(o: GivenOption, ext: string, min: number, max: number): number {
+  try {
+    return parseUint(o.args[0], min, max, o.name);
+  } catch {
+    throw new ExtensionError(`${ext}: bad value for option "--${o.name}", or out of range (${min}-${max}).`, o.token);
+  }
+}
+
+/**
+ * Walk the options in input order as xtables_option_parse does: a repeated option is refused
+ * where it occurs (`multi` ones excepted), so an earlier bad value is reported first, and every
+ * ExtensionError is pinned to its option.
+ */
+export function eachOnce(opts: GivenOption[], ext: string, fn: (o: GivenOption) => void, multi: readonly string[] = []): void {
+  const seen = new Set<string>();
+  for (const o of opts) {
+    if (seen.has(o.name) && !multi.includes(o.name))
+      throw new ExtensionError(`${ext}: option "--${o.name}" can only be used once.`, o.token);
+    seen.add(o.name);
+    at(o, () => fn(o));
+  }
+}
+
+/**
+ * An IPv4 address as glibc's inet_aton reads it, which is what xtables_numeric_to_ipaddr (and so
+ * iprange and conntrack) call: 1 to 4 parts, each decimal, 0x hex or 0 octal, the last one
+ * filling the remaining bytes (`010.1` is 8.0.0.1). Null when it is not one.
+ */
+export function inetAton(text: string): bigint | null {
+  const parts = text.split('.');
+  if (parts.length > 4) return null;
+  const nums = parts.map((p) => strtoul(p));
+  if (nums.some((n, k) => !Number.isFinite(n) || /^[\s+]/.test(parts[k]))) return null;
+  const lastBits = 8 * (5 - parts.length);
+  let v = 0n;
+  for (let k = 0; k < nums.length - 1; k++) {
+    if (nums[k] > 255) return null;
+    v = (v << 8n) | BigInt(nums[k]);
+  }
+  const last = nums[nums.length - 1];
+  if (last >= 2 ** Math.min(lastBits, 32)) return null;
+  return (v << BigInt(lastBits)) | BigInt(last);
 }

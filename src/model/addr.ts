@@ -27,9 +27,15 @@ const all = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
 /** Parse one address of the given family (or either when `family` is omitted); null if invalid. */
 export function parseIP(text: string, family?: Family): IP | null {
   if (family !== 'ipv6' && /^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(text)) return null;
-    const b = ipaddr.IPv4.parse(text).toByteArray();
-    return { family: 'ipv4', value: BigInt(((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) };
+    // four decimal parts, each 0-255 without a leading zero (iptables reads 010 as octal elsewhere)
+    const parts = text.split('.');
+    let v = 0;
+    for (const p of parts) {
+      const n = Number(p);
+      if (n > 255 || (p.length > 1 && p[0] === '0')) return null;
+      v = v * 256 + n;
+    }
+    return { family: 'ipv4', value: BigInt(v) };
   }
   if (family !== 'ipv4' && text.includes(':') && ipaddr.IPv6.isValid(text) && !text.includes('%')) {
     const b = ipaddr.IPv6.parse(text).toByteArray();

@@ -47,7 +47,7 @@ export function protocolNumber(text: string): number | undefined {
     return v <= 255 ? v : undefined;
   }
   const lower = text.toLowerCase();
-  return byName.get(text) ?? BUILTIN[lower] ?? byName.get(lower);
+  return byName.get(text) ?? (Object.hasOwn(BUILTIN, lower) ? BUILTIN[lower] : undefined) ?? byName.get(lower);
 }
 
 /** The name iptables-save prints for a protocol number (number as text when it has none). */

@@ -18,6 +18,7 @@ export const vectors: VectorSet[] = [
       { rule: '-d ::ffff:1.2.3.4 -p ipv6-icmp -j DROP', save: '-d ::ffff:1.2.3.4/128 -p ipv6-icmp -j DROP', list: '', ok: true, family: 'ipv6' },
       { rule: '-p icmpv6 -j DROP', save: '-p ipv6-icmp -j DROP', list: '', ok: true, family: 'ipv6' },
       { rule: '-p bogus -j ACCEPT', ok: false },
+      { rule: '-p __proto__ -j ACCEPT', ok: false },
       { rule: '-s 300.1.1.1 -j ACCEPT', ok: false },
       { rule: '-i averyveryverylongname0 -j ACCEPT', ok: false },
       { rule: '--dport 80 -j ACCEPT', ok: false },

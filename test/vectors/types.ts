@@ -21,6 +21,12 @@ export interface Row {
   /** The chain to put the rule in; a user chain `VEC` when absent. */
   chain?: string;
   family?: Family;
+  /**
+   * Commands run inside the kernel test's namespace before the row is restored, as argument
+   * arrays (`['ipset', '-exist', 'create', 'pt_a', 'hash:ip']`): kernel objects the rule refers
+   * to. They run again for every row, so they must tolerate running twice.
+   */
+  setup?: string[][];
 }
 
 /** Vectors of one extension. */
