@@ -6,7 +6,8 @@ import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import { BUILTIN_CHAINS, emptyTable, isBuiltin, TABLE_NAMES, type Chain, type Rule, type Ruleset, type Table, type TableName } from '../model/ruleset';
 import type { Command } from './command';
-import { getMatch, getTarget } from '../extensions/index';
+import { allExtensions, getMatch, getTarget } from '../extensions/index';
+import type { Extension } from '../extensions/types';
 import { saveRuleSpec } from './save';
 
 /** A ruleset under construction, with chain indexes for fast lookup. */
@@ -32,8 +33,9 @@ export class RulesetBuilder {
 
   /** Empty the table: no rules, no user chains, policies ACCEPT (iptables-restore without --noflush). */
   reset(name: TableName): void {
-    this.tables.delete(name);
-    this.table(name);
+    const table = emptyTable(name);
+    // Map.set keeps the table's first position: tables print in the order they were first given
+    this.tables.set(name, { table, chains: new Map(table.chains.map((c) => [c.name, c])) });
   }
 
   /** Declare a chain from a `:NAME POLICY [p:b]` line. */
@@ -69,17 +71,19 @@ export class RulesetBuilder {
   /** Apply one parsed command; problems become issues at `line`. */
   apply(tname: TableName, cmd: Command, line: number, column: number, issues: Issue[]): void {
     const t = this.table(tname);
+    if (cmd.op === 'append') {
+      // the hot path of a dump: no closure, no spread
+      const c = t.chains.get(cmd.chain);
+      if (!c) issues.push(err(line, column, `chain \`${cmd.chain}' does not exist in table \`${tname}'`, 'no-chain'));
+      else for (const r of cmd.rules) c.rules.push(r);
+      return;
+    }
     const chain = (name: string | undefined): Chain | undefined => {
       const c = name === undefined ? undefined : t.chains.get(name);
       if (!c) issues.push(err(line, column, `chain \`${name}' does not exist in table \`${tname}'`, 'no-chain'));
       return c;
     };
     switch (cmd.op) {
-      case 'append': {
-        const c = chain(cmd.chain);
-        if (c) c.rules.push(...cmd.rules);
-        return;
-      }
       case 'insert': {
         const c = chain(cmd.chain);
         if (!c) return;
@@ -162,7 +166,12 @@ export class RulesetBuilder {
     }
   }
 
-  /** The finished ruleset, tables in the kernel's order, with jump targets and loops checked. */
+  /**
+   * The finished ruleset with jump targets and loops checked, tables in one canonical order (raw,
+   * mangle, nat, filter, security). iptables-save's own order is namespace history, not content:
+   * legacy prints the most recently first-used table first, nft a fixed mangle, security, raw,
+   * filter, nat (measured on 1.8.9), so no order is "the kernel's".
+   */
   build(issues: Issue[]): Ruleset {
     const tables = TABLE_NAMES.filter((n) => this.tables.has(n)).map((n) => this.tables.get(n)!.table);
     for (const t of tables) checkTable(t, issues);
@@ -178,7 +187,8 @@ function err(line: number, column: number, message: string, code: string): Issue
 
 /** Jumps to missing chains and jump loops are refused, as the kernel refuses them at commit. */
 export function checkTable(t: Table, issues: Issue[]): void {
-  const names = new Map(t.chains.map((c) => [c.name, c]));
+  const names = new Map<string, Chain>();
+  for (const c of t.chains) names.set(c.name, c);
   const edges = new Map<string, string[]>();
   for (const c of t.chains) {
     const out: string[] = [];
@@ -192,27 +202,67 @@ export function checkTable(t: Table, issues: Issue[]): void {
     }
     edges.set(c.name, out);
   }
-  // depth-first search from every chain; a back edge is a loop
-  const state = new Map<string, 1 | 2>();
-  const visit = (n: string, path: string[]): boolean => {
-    const s = state.get(n);
-    if (s === 2) return false;
-    if (s === 1) {
-      issues.push(err(names.get(path[path.length - 1])?.rules[0]?.line ?? 0, 1, `jump loop in table ${t.name}: ${[...path.slice(path.indexOf(n)), n].join(' -> ')}`, 'loop'));
-      return true;
-    }
-    state.set(n, 1);
-    for (const m of edges.get(n) ?? []) if (visit(m, [...path, m])) return true;
-    state.set(n, 2);
-    return false;
-  };
-  for (const c of BUILTIN_CHAINS[t.name]) visit(c, [c]);
-  for (const c of t.chains) if (visit(c.name, [c.name])) return;
+  if (findLoop(t, names, edges, issues)) return;
   checkHooks(t, names, edges, issues);
 }
 
-/** Extensions limited to some hooks (owner, REDIRECT, …) must not be reachable from others. */
+/**
+ * Depth-first search from every chain with an explicit stack (a kube-proxy dump has 40,000
+ * chains); a chain met again while still on the stack closes a loop. The path is only built then.
+ */
+function findLoop(t: Table, names: Map<string, Chain>, edges: Map<string, string[]>, issues: Issue[]): boolean {
+  const state = new Map<string, 1 | 2>();
+  const order = [...BUILTIN_CHAINS[t.name], ...t.chains.map((c) => c.name)];
+  for (const root of order) {
+    if (state.has(root)) continue;
+    const stack: { name: string; next: number }[] = [{ name: root, next: 0 }];
+    state.set(root, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const out = edges.get(top.name) ?? [];
+      if (top.next >= out.length) {
+        state.set(top.name, 2);
+        stack.pop();
+        continue;
+      }
+      const m = out[top.next++];
+      const s = state.get(m);
+      if (s === 2) continue;
+      if (s === 1) {
+        const path = stack.map((f) => f.name);
+        const cycle = [...path.slice(path.indexOf(m)), m];
+        issues.push(err(names.get(top.name)?.rules[0]?.line ?? 0, 1, `jump loop in table ${t.name}: ${cycle.join(' -> ')}`, 'loop'));
+        return true;
+      }
+      state.set(m, 1);
+      stack.push({ name: m, next: 0 });
+    }
+  }
+  return false;
+}
+
+/**
+ * Extensions limited to some hooks (owner, REDIRECT, …, or by their options: policy --dir in,
+ * TCPMSS --clamp-mss-to-pmtu) must not be reachable from others, as checkentry refuses them.
+ */
 function checkHooks(t: Table, names: Map<string, Chain>, edges: Map<string, string[]>, issues: Issue[]): void {
+  // only chains holding a hook-limited extension need a walk; most tables have none
+  const hooked = hookLimited();
+  const limited = new Map<string, { rule: Rule; name: string; hooks: readonly string[] }[]>();
+  const note = (chain: string, rule: Rule, e: Extension, info: unknown) => {
+    const hooks = e.hooksFor?.(info) ?? e.hooks;
+    if (!hooks) return;
+    let l = limited.get(chain);
+    if (!l) limited.set(chain, (l = []));
+    l.push({ rule, name: e.name, hooks });
+  };
+  for (const c of t.chains)
+    for (const r of c.rules) {
+      for (const m of r.matches) if (m.kind === 'match' && hooked.matches.has(m.name)) note(c.name, r, getMatch(m.name)!, m.info);
+      if (r.target?.kind === 'extension' && hooked.targets.has(r.target.name)) note(c.name, r, getTarget(r.target.name)!, r.target.info);
+    }
+  if (limited.size === 0) return;
+  const none: string[] = [];
   for (const hook of BUILTIN_CHAINS[t.name]) {
     const seen = new Set<string>();
     const stack: string[] = [hook];
@@ -220,16 +270,22 @@ function checkHooks(t: Table, names: Map<string, Chain>, edges: Map<string, stri
       const n = stack.pop()!;
       if (seen.has(n)) continue;
       seen.add(n);
-      for (const r of names.get(n)?.rules ?? []) {
-        const exts = [
-          ...r.matches.filter((m) => m.kind === 'match').map((m) => getMatch(m.name)),
-          r.target?.kind === 'extension' ? getTarget(r.target.name) : undefined,
-        ];
-        for (const e of exts)
-          if (e?.hooks && !e.hooks.includes(hook))
-            issues.push(err(r.line ?? 0, 1, `${e.name}: used from hook ${hook}${n !== hook ? ` (through chain ${n})` : ''}, but only valid from ${e.hooks.join('/')}`, 'wrong-hook'));
-      }
-      stack.push(...(edges.get(n) ?? []));
+      const l = limited.get(n);
+      if (l)
+        for (const { rule: r, name, hooks } of l)
+          if (!hooks.includes(hook))
+            issues.push(err(r.line ?? 0, 1, `${name}: used from hook ${hook}${n !== hook ? ` (through chain ${n})` : ''}, but only valid from ${hooks.join('/')}`, 'wrong-hook'));
+      for (const m of edges.get(n) ?? none) if (!seen.has(m)) stack.push(m);
     }
   }
+}
+
+let hookedCache: { matches: Set<string>; targets: Set<string> } | undefined;
+/** Names of the registered extensions that declare hooks (fixed or option-dependent), computed once. */
+function hookLimited(): { matches: Set<string>; targets: Set<string> } {
+  if (!hookedCache) {
+    hookedCache = { matches: new Set(), targets: new Set() };
+    for (const e of allExtensions()) if (e.hooks || e.hooksFor) (e.kind === 'match' ? hookedCache.matches : hookedCache.targets).add(e.name);
+  }
+  return hookedCache;
 }

@@ -71,11 +71,29 @@ interface Loaded {
   kind: 'match' | 'target';
 }
 
+/** An option's argument, or a CmdError naming the option that lacks it. */
+function need(argv: string[], i: number, what: string): string {
+  if (i >= argv.length) throw new CmdError(`option "${argv[i - 1]}" requires an argument${what ? ` (${what})` : ''}`, i - 1);
+  return argv[i];
+}
+
+function noInvert(argv: string[], i: number, invertAt: number): never {
+  throw new CmdError(`cannot have ! before ${argv[i]}`, invertAt);
+}
+
+function ruleNumber(extra: string[]): number {
+  const n = Number(extra[0]);
+  if (!(n >= 1)) throw new CmdError('invalid rule number', 0);
+  return n;
+}
+
 /** Parse one command's tokens. */
 export function parseCommand(tokens: Token[], ctx: CommandContext): ParsedCommand {
   const issues: Issue[] = [];
   try {
-    return { ...parseInner(tokens, ctx, issues), issues };
+    const r = parseInner(tokens, ctx, issues) as ParsedCommand;
+    r.issues = issues;
+    return r;
   } catch (e) {
     if (e instanceof CmdError) {
       const t = tokens[Math.min(e.token, tokens.length - 1)];
@@ -99,20 +117,9 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
   const loaded: Loaded[] = [];
   let target: Loaded | undefined;
   let targetPlain: Target | undefined;
+  let targetAt = -1;
   let invert = false;
   let invertAt = -1;
-  const need = (i: number, what: string): string => {
-    if (i >= argv.length) throw new CmdError(`option "${argv[i - 1]}" requires an argument${what ? ` (${what})` : ''}`, i - 1);
-    return argv[i];
-  };
-  const takeInvert = (i: number): boolean => {
-    const v = invert;
-    invert = false;
-    return v;
-  };
-  const noInvert = (i: number) => {
-    if (invert) throw new CmdError(`cannot have ! before ${argv[i]}`, invertAt);
-  };
 
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -122,16 +129,16 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
       invertAt = i;
       continue;
     }
-    if (COMMANDS[a]) {
-      noInvert(i);
+    if (Object.hasOwn(COMMANDS, a)) {
+      if (invert) noInvert(argv, i, invertAt);
       if (op) throw new CmdError(`cannot use ${a} with -${opLetter(op)}`, i, 'bad-command');
       op = COMMANDS[a];
       if (op === 'list' || op === 'delete-chain' || op === 'flush' || op === 'zero') {
         if (i + 1 < argv.length && !argv[i + 1].startsWith('-')) chain = argv[++i];
       } else {
-        chain = need(i + 1, 'chain');
+        chain = need(argv, i + 1, 'chain');
         i++;
-        if (op === 'policy' || op === 'rename-chain') extra = [need(i + 1, op === 'policy' ? 'policy' : 'new name')], i++;
+        if (op === 'policy' || op === 'rename-chain') extra = [need(argv, i + 1, op === 'policy' ? 'policy' : 'new name')], i++;
         if ((op === 'insert' || op === 'delete' || op === 'replace') && i + 1 < argv.length && /^\d+$/.test(argv[i + 1]))
           extra = [argv[++i]];
       }
@@ -139,8 +146,8 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
     }
     switch (a) {
       case '-t': case '--table': {
-        noInvert(i);
-        const t = need(i + 1, 'table');
+        if (invert) noInvert(argv, i, invertAt);
+        const t = need(argv, i + 1, 'table');
         if (!TABLES.has(t)) throw new CmdError(`can't initialize iptables table \`${t}': Table does not exist`, i + 1, 'unknown-table');
         table = t as TableName;
         i++;
@@ -158,58 +165,65 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
       case '-n': case '--numeric': case '-v': case '--verbose': case '-x': case '--exact': case '--line-numbers':
         continue;
       case '-p': case '--protocol': {
-        const v = need(i + 1, 'protocol');
+        const v = need(argv, i + 1, 'protocol');
         const n = protocolNumber(v);
         if (n === undefined) throw new CmdError(`unknown protocol "${v}" specified`, i + 1, 'unknown-protocol');
         if (rule.protocol) throw new CmdError('multiple -p flags not allowed', i);
-        rule.protocol = { value: n === 0 ? 'all' : protocolName(n), invert: takeInvert(i) };
+        rule.protocol = { value: n === 0 ? 'all' : protocolName(n), invert };
+        invert = false;
         if (n === 0 && rule.protocol.invert) throw new CmdError('rule would never match protocol', i + 1);
         i++;
         continue;
       }
       case '-s': case '--source': case '--src':
       case '-d': case '--destination': case '--dst': {
-        const v = need(i + 1, 'address');
+        const v = need(argv, i + 1, 'address');
         const list = a === '-s' || a === '--source' || a === '--src' ? sources : dests;
         if (list.length) throw new CmdError(`multiple ${list === sources ? '-s' : '-d'} flags not allowed`, i);
         for (const part of v.split(',')) list.push({ text: part, invert: invert, token: i + 1 });
-        takeInvert(i);
+        invert = false;
         i++;
         continue;
       }
       case '-i': case '--in-interface': case '-o': case '--out-interface': {
-        const v = need(i + 1, 'interface');
+        const v = need(argv, i + 1, 'interface');
+        if (v === '') throw new CmdError('Empty interface is likely to be undesired', i + 1, 'bad-interface');
         if (v.length >= IFNAMSIZ) throw new CmdError(`interface name \`${v}' must be shorter than IFNAMSIZ (${IFNAMSIZ - 1})`, i + 1, 'bad-interface');
         const which = a === '-i' || a === '--in-interface' ? 'inInterface' : 'outInterface';
         if (rule[which]) throw new CmdError(`multiple ${which === 'inInterface' ? '-i' : '-o'} flags not allowed`, i);
-        rule[which] = { value: v, invert: takeInvert(i) };
+        rule[which] = { value: v, invert };
+        invert = false;
         i++;
         continue;
       }
       case '-f': case '--fragment':
         if (ctx.family === 'ipv6') throw new CmdError('unknown option "-f"', i, 'unknown-option');
-        rule.fragment = { invert: takeInvert(i) };
+        rule.fragment = { invert };
+        invert = false;
         continue;
       case '-c': case '--set-counters': {
-        noInvert(i);
-        const p = need(i + 1, 'packets'), b = need(i + 2, 'bytes');
+        if (invert) noInvert(argv, i, invertAt);
+        const p = need(argv, i + 1, 'packets'), b = need(argv, i + 2, 'bytes');
         if (!/^\d+$/.test(p) || !/^\d+$/.test(b)) throw new CmdError('-c packet counter not numeric', i + 1);
         rule.counters = { packets: Number(p), bytes: Number(b) };
         i += 2;
         continue;
       }
       case '-m': case '--match': {
-        noInvert(i);
-        const name = need(i + 1, 'match');
+        if (invert) noInvert(argv, i, invertAt);
+        const name = need(argv, i + 1, 'match');
+        // iptables looks for libxt_NAME.so; an empty name loads nothing
+        if (name === '') throw new CmdError("Couldn't load match `':No such file or directory", i + 1, 'unknown-match');
         loadMatch(name, i, rule, loaded);
         i++;
         continue;
       }
       case '-j': case '--jump': case '-g': case '--goto': {
-        noInvert(i);
-        const name = need(i + 1, 'target');
+        if (invert) noInvert(argv, i, invertAt);
+        const name = need(argv, i + 1, 'target');
         if (target || targetPlain) throw new CmdError('multiple -j flags not allowed', i);
         const isGoto = a === '-g' || a === '--goto';
+        targetAt = i;
         if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || name === 'QUEUE') {
           if (isGoto) throw new CmdError(`goto '${name}' is not a chain`, i + 1, 'bad-target');
           targetPlain = { kind: 'standard', verdict: name };
@@ -236,21 +250,32 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         inline = name.slice(eq + 1);
         name = name.slice(0, eq);
       }
-      // unknown targets and matches swallow everything up to the next -m/-j
-      const unknownTarget = targetPlain?.kind === 'unknown' ? targetPlain : undefined;
-      let owner = findOwner(loaded, name);
-      if (!owner && rule.protocol && !rule.protocol.invert && !loaded.some((l) => l.kind === 'match' && l.name === protoMatch(rule, ctx))) {
-        const pm = protoMatch(rule, ctx);
-        if (pm && getMatch(pm)) {
+      // iptables' command_default offers an option to the target first, then to the loaded
+      // matches, then loads the protocol's match; verbatim extensions take what nobody owns
+      const afterUnknownTarget = targetPlain?.kind === 'unknown' && i > targetAt;
+      let owner = afterUnknownTarget ? undefined : findOwner(loaded, name);
+      const pm = !owner && rule.protocol && !rule.protocol.invert ? protoMatch(rule, ctx) : undefined;
+      const pmLoaded = pm !== undefined && rule.matches.some((m) => m.name === pm);
+      if (!owner && !afterUnknownTarget && pm && !pmLoaded) {
+        const ext = getMatch(pm);
+        if (ext && ext.options.some((o) => o.name === name || o.aliases?.includes(name))) {
           loadMatch(pm, -1, rule, loaded);
           owner = findOwner(loaded, name);
         }
       }
       if (!owner) {
-        const lastUnknown = [...rule.matches].reverse().find((m) => m.kind === 'unknown');
-        const sink = unknownTarget ?? lastUnknown;
-        if (sink && sink.kind === 'unknown') {
-          const n = absorbUnknown(argv, i, invert);
+        let sink: { tokens: string[] } | undefined = afterUnknownTarget && targetPlain?.kind === 'unknown' ? targetPlain : undefined;
+        for (let k = rule.matches.length - 1; k >= 0 && !sink; k--) {
+          const m = rule.matches[k];
+          if (m.kind === 'unknown') sink = m;
+        }
+        if (!sink && pm && !pmLoaded && !getMatch(pm)) {
+          // `-p sctp --dport 1` loads libxt_sctp even though podtables does not model it
+          loadMatch(pm, -1, rule, loaded);
+          sink = rule.matches[rule.matches.length - 1] as { tokens: string[] };
+        }
+        if (sink) {
+          const n = absorbOption(tokens, i, invert);
           sink.tokens.push(...n.tokens);
           invert = false;
           i = n.next - 1;
@@ -259,7 +284,8 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         throw new CmdError(`unknown option "${a}"`, i, 'unknown-option');
       }
       const { loaded: l, spec } = owner;
-      const inv = takeInvert(i);
+      const inv = invert;
+      invert = false;
       if (inv && !spec.invert) throw new CmdError(`${l.name}: option "--${spec.name}" cannot be inverted.`, invertAt, 'bad-invert');
       const args: string[] = [];
       let j = i + 1;
@@ -288,6 +314,9 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
   if (invert) throw new CmdError('! at the end of the line has nothing to negate', invertAt);
   if (!op) throw new CmdError('no command specified', 0, 'no-command');
   if (otherFamily) return { otherFamily, table };
+  // iptables itself (not the kernel) refuses DROP in nat; a DROP policy there still loads
+  if (targetPlain?.kind === 'standard' && targetPlain.verdict === 'DROP' && (table ?? ctx.table) === 'nat')
+    throw new CmdError('The "nat" table is not intended for filtering, the use of DROP is therefore inhibited.', targetAt + 1, 'drop-in-nat');
 
   // let each extension check its options, as the final_check step does
   const pctx: ParseContext = { family: ctx.family, table: table ?? ctx.table, protocol: rule.protocol, names: ctx.names };
@@ -304,25 +333,19 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
     if (l.ext.tables && !l.ext.tables.includes(tname))
       throw new CmdError(`${l.name}: only valid in the ${l.ext.tables.join('/')} table${l.ext.tables.length > 1 ? 's' : ''}, not in ${tname}`, Math.max(l.token, 0), 'wrong-table');
     if (l.ext.protocol && (!rule.protocol || rule.protocol.invert || rule.protocol.value !== l.ext.protocol))
-      throw new CmdError(`${l.name} match: only valid for protocol ${l.ext.protocol} (the rule needs -p ${l.ext.protocol})`, Math.max(l.token, 0), 'wrong-protocol');
+      throw new CmdError(`${l.name} ${l.kind}: only valid for protocol ${l.ext.protocol} (the rule needs -p ${l.ext.protocol})`, Math.max(l.token, 0), 'wrong-protocol');
     if (l.ext.family && l.ext.family !== ctx.family)
       throw new CmdError(`${l.name}: not available for ${ctx.family === 'ipv4' ? 'IPv4 (use ip6tables)' : 'IPv6 (use iptables)'}`, Math.max(l.token, 0), 'wrong-family');
   }
   if (targetPlain) rule.target = targetPlain;
 
   const c = chain as string;
-  const rules = (): Rule[] => expandAddresses(rule, sources, dests, ctx.family);
-  const num = (what: string) => {
-    const n = Number(extra[0]);
-    if (!(n >= 1)) throw new CmdError(`invalid ${what} number`, 0);
-    return n;
-  };
   let command: Command;
   switch (op) {
-    case 'append': command = { op, chain: c, rules: rules() }; break;
-    case 'insert': command = { op, chain: c, position: extra.length ? num('rule') : 1, rules: rules() }; break;
-    case 'replace': command = { op, chain: c, position: num('rule'), rules: rules() }; break;
-    case 'delete': command = extra.length ? { op, chain: c, position: num('rule') } : { op, chain: c, rules: rules() }; break;
+    case 'append': command = { op, chain: c, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
+    case 'insert': command = { op, chain: c, position: extra.length ? ruleNumber(extra) : 1, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
+    case 'replace': command = { op, chain: c, position: ruleNumber(extra), rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
+    case 'delete': command = extra.length ? { op, chain: c, position: ruleNumber(extra) } : { op, chain: c, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
     case 'policy': {
       const p = extra[0];
       if (p !== 'ACCEPT' && p !== 'DROP') throw new CmdError(`Bad policy name \`${p}'`, 2, 'bad-policy');
@@ -382,17 +405,30 @@ function protoMatch(rule: Rule, ctx: CommandContext): string | undefined {
   return n === undefined ? undefined : protocolMatchName(n, ctx.family);
 }
 
-/** Tokens of an unknown extension: from `i` up to the next -m/-j/-g or core option. */
-function absorbUnknown(argv: string[], i: number, invert: boolean): { tokens: string[]; next: number } {
-  const tokens: string[] = invert ? ['!'] : [];
-  let j = i;
-  for (; j < argv.length; j++) {
-    const a = argv[j];
-    if (j > i && (a === '-m' || a === '--match' || a === '-j' || a === '-g' || (a === '!' && argv[j + 1] && /^-[a-z]$/.test(argv[j + 1]))))
-      break;
-    tokens.push(a);
+/**
+ * One option of an extension podtables does not model, kept verbatim: the option word and the
+ * arguments after it, up to the next word that looks like an option (or `!` before one). A word
+ * that was quoted in the input keeps the form xtables_save_string gives it, so that it prints back
+ * as the kernel prints string options (`--log-prefix "a b"`).
+ */
+function absorbOption(tokens: Token[], i: number, invert: boolean): { tokens: string[]; next: number } {
+  const out: string[] = invert ? ['!', tokens[i].text] : [tokens[i].text];
+  const isOption = (t: Token | undefined) => !!t && !t.quoted && /^-[-a-zA-Z]/.test(t.text);
+  let j = i + 1;
+  // intrapositioned negation (`--state ! NEW`), which old iptables-save wrote
+  if (tokens[j]?.text === '!' && !tokens[j].quoted && tokens[j + 1] && !isOption(tokens[j + 1])) out.push(tokens[j++].text);
+  for (; j < tokens.length; j++) {
+    const t = tokens[j];
+    if (isOption(t) || (t.text === '!' && !t.quoted)) break;
+    out.push(t.quoted ? verbatimString(t.text) : t.text);
   }
-  return { tokens, next: j };
+  return { tokens: out, next: j };
+}
+
+/** A quoted word as xtables_save_string prints it: bare when only [-_0-9a-zA-Z], else quoted. */
+function verbatimString(v: string): string {
+  if (/^[-_0-9a-zA-Z]+$/.test(v)) return v;
+  return `"${v.replace(/["\\']/g, (c) => '\\' + c)}"`;
 }
 
 function checkChainName(name: string, token: number): void {
@@ -402,15 +438,20 @@ function checkChainName(name: string, token: number): void {
     throw new CmdError(`chain name may not clash with target name`, token, 'bad-chain');
 }
 
+/**
+ * -s and -d lists expand to one rule per pair, as iptables does. Parsed addresses are memoised:
+ * dumps repeat them (kube-proxy's pod CIDR on every Service), and a Cidr is plain data.
+ */
 function expandAddresses(rule: Rule, srcs: { text: string; invert: boolean; token: number }[], dsts: typeof srcs, family: Family): Rule[] {
-  const parse = (a: (typeof srcs)[number]): Negatable<Cidr> => {
-    const c = parseCidr(a.text, family);
-    if (typeof c === 'string') throw new CmdError(c, a.token, 'bad-address');
-    return { value: c, invert: a.invert };
-  };
+  const parse = (a: (typeof srcs)[number]): Negatable<Cidr> => ({ value: cidrOf(a.text, a.token, family), invert: a.invert });
+  if (srcs.length <= 1 && dsts.length <= 1) {
+    if (srcs.length) rule.source = parse(srcs[0]);
+    if (dsts.length) rule.destination = parse(dsts[0]);
+    return [rule];
+  }
   const ss = srcs.length ? srcs.map(parse) : [undefined];
   const ds = dsts.length ? dsts.map(parse) : [undefined];
-  if ((srcs.length > 1 || dsts.length > 1) && (srcs.some((s) => s.invert) || dsts.some((d) => d.invert)))
+  if (srcs.some((s) => s.invert) || dsts.some((d) => d.invert))
     throw new CmdError('! not allowed with multiple source or destination IP addresses', (srcs[0] ?? dsts[0]).token);
   const out: Rule[] = [];
   for (const s of ss)
@@ -423,4 +464,17 @@ function expandAddresses(rule: Rule, srcs: { text: string; invert: boolean; toke
       out.push(r);
     }
   return out;
+}
+
+const cidrMemo = { ipv4: new Map<string, Cidr>(), ipv6: new Map<string, Cidr>() };
+
+function cidrOf(text: string, token: number, family: Family): Cidr {
+  const memo = cidrMemo[family];
+  let c = memo.get(text);
+  if (c) return c;
+  const parsed = parseCidr(text, family);
+  if (typeof parsed === 'string') throw new CmdError(parsed, token, 'bad-address');
+  if (memo.size > 50_000) memo.clear();
+  memo.set(text, (c = parsed));
+  return c;
 }
