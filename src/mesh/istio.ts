@@ -5,11 +5,12 @@
  */
 import { parseCidr, type Family } from '../model/addr';
 import type { Issue } from '../model/issue';
-import type { Ruleset, TableName } from '../model/ruleset';
+import type { Chain, Rule, Ruleset, TableName } from '../model/ruleset';
 import { isBuiltin } from '../model/ruleset';
 import type { NameTables } from '../extensions/types';
 import { RulesetBuilder } from '../syntax/builder';
 import { parseCommand } from '../syntax/command';
+import { saveRuleSpec } from '../syntax/save';
 
 /** istio-iptables settings, named after its flags. Lists are comma-separated as on its command line. */
 export interface IstioOptions {
@@ -368,10 +369,31 @@ function plan(o: IstioOptions, issues: Issue[]): Rules {
   return r;
 }
 
+/** What Istio owns in one table: its chains, and its rules in built-in chains (some inserted at the top). */
+export interface IstioOwned {
+  table: TableName;
+  chains: Chain[];
+  jumps: { from: string; rule: Rule; at?: 'top' }[];
+}
+
+/** The per-table owned sets of a generated ruleset; `top` names rules Istio inserts at position 1. */
+export function istioOwned(rs: Ruleset, top: Set<string>): IstioOwned[] {
+  return rs.tables.map((t) => ({
+    table: t.name,
+    chains: t.chains.filter((c) => !isBuiltin(t.name, c.name)),
+    jumps: t.chains
+      .filter((c) => isBuiltin(t.name, c.name))
+      .flatMap((c) => c.rules.map((rule) => ({ from: c.name, rule, ...(top.has(ruleKey(t.name, c.name, rule, rs.family)) ? { at: 'top' as const } : {}) }))),
+  }));
+}
+
+const ruleKey = (table: TableName, chain: string, r: Rule, family: Family) => `${table} ${chain}${saveRuleSpec(r, { family, numeric: true })}`;
+
 /** Generate Istio's rules: one Ruleset per family (IPv6 only with `ipv6`). Issues name bad values. */
-export function istioRules(o: IstioOptions, names?: NameTables): { v4: Ruleset; v6?: Ruleset; issues: Issue[] } {
+export function istioRules(o: IstioOptions, names?: NameTables): { v4: Ruleset; v6?: Ruleset; top: Set<string>; issues: Issue[] } {
   const issues = validateIstio(o, names);
-  if (issues.length) return { v4: { family: 'ipv4', tables: [] }, issues };
+  const top = new Set<string>();
+  if (issues.length) return { v4: { family: 'ipv4', tables: [] }, top, issues };
   const r = plan(o, issues);
   const build = (family: Family): Ruleset => {
     const b = new RulesetBuilder(family);
@@ -389,9 +411,11 @@ export function istioRules(o: IstioOptions, names?: NameTables): { v4: Ruleset; 
       const p = parseCommand(argv.map((text, i) => ({ text, column: i + 1 })), { family, table: op.table, line: 0, names });
       issues.push(...p.issues.map((i) => ({ ...i, message: `${argv.join(' ')}: ${i.message}`, line: undefined, column: undefined })));
       if (p.command) b.apply(op.table, p.command, 0, 1, issues);
+      if (p.command?.op === 'insert' && isBuiltin(op.table, op.chain))
+        for (const r of p.command.rules) top.add(ruleKey(op.table, op.chain, r, family));
     }
     return b.build(issues);
   };
   const v4 = build('ipv4');
-  return o.ipv6 ? { v4, v6: build('ipv6'), issues } : { v4, issues };
+  return o.ipv6 ? { v4, v6: build('ipv6'), top, issues } : { v4, top, issues };
 }
