@@ -1,0 +1,123 @@
+/** What the generator's builders share: options, the chains being filled, and per-service decisions. */
+import type { Family } from '../../model/addr';
+import type { Rule, TableName } from '../../model/ruleset';
+import type { Categorized, ServicePort } from './model';
+import { categorize, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from './model';
+import type { RuleContext } from './rules';
+
+/** The node kube-proxy runs on, and kube-proxy's own flags. */
+export interface NodeOptions {
+  family: Family;
+  /** --hostname-override: endpoints whose nodeName equals it are local. */
+  hostname: string;
+  /** Node addresses (any family; the ones of `family` are used): loadBalancerSourceRanges admit the node. */
+  nodeIPs: string[];
+  /** --cluster-cidr (any family): pod traffic detection; without one, no pod-specific rules are written. */
+  clusterCidrs: string[];
+  /** --iptables-masquerade-bit (0–31), 14 by default. */
+  masqueradeBit: number;
+  /** --masquerade-all. */
+  masqueradeAll: boolean;
+  /** --iptables-localhost-nodeports (IPv4 only), true by default. */
+  localhostNodePorts: boolean;
+  /** Add the jumps from the built-in chains that kube-proxy installs with `iptables -I` (and kubelet's KUBE-FIREWALL jumps). */
+  builtinJumps: boolean;
+  /** MASQUERADE --random-fully (iptables ≥ 1.6.2 has it; kube-proxy's fake iptables in its tests does not). */
+  randomFully: boolean;
+  /** Add KUBE-PROXY-CANARY in mangle, nat and filter (kube-proxy's monitor creates them). */
+  canary: boolean;
+}
+
+/** Defaults as kube-proxy's own. */
+export function nodeOptions(o: Partial<NodeOptions> = {}): NodeOptions {
+  return { family: 'ipv4', hostname: '', nodeIPs: [], clusterCidrs: [], masqueradeBit: 14, masqueradeAll: false, localhostNodePorts: true, randomFully: true, builtinJumps: true, canary: true, ...o };
+}
+
+/** Chains per table in the order they were first written, with their rules. */
+export class ChainSet {
+  readonly tables = new Map<TableName, Map<string, Rule[]>>();
+  /** The rules of a chain, declaring it on first use. */
+  chain(table: TableName, name: string): Rule[] {
+    let t = this.tables.get(table);
+    if (!t) this.tables.set(table, (t = new Map()));
+    let c = t.get(name);
+    if (!c) t.set(name, (c = []));
+    return c;
+  }
+  /** Append a rule to a chain, declaring the chain on first use. */
+  add(table: TableName, name: string, r: Rule): void {
+    this.chain(table, name).push(r);
+  }
+}
+
+/** Everything a builder needs. */
+export interface Gen {
+  opts: NodeOptions;
+  nat: RuleContext;
+  filter: RuleContext;
+  chains: ChainSet;
+  /** The masquerade mark as iptables-save prints it (`0x4000`). */
+  mark: string;
+  /** More than 1,000 endpoints: kube-proxy drops the per-endpoint comments. */
+  largeCluster: boolean;
+  /** Pod CIDR of this family (local traffic detection), if any. */
+  podCidr?: string;
+  nodeIP?: string;
+}
+
+/** A filter-table verdict for traffic without endpoints: REJECT (none at all) or DROP (none local). */
+export interface FilterVerdict {
+  target: 'REJECT' | 'DROP';
+  comment: string;
+}
+
+/** kube-proxy's per-service decisions (syncProxyRules, before any rule is written). */
+export interface ServiceView {
+  sp: ServicePort;
+  cat: Categorized;
+  hasInternal: boolean;
+  hasExternal: boolean;
+  internalChain: string;
+  externalPolicyChain: string;
+  usesClusterChain: boolean;
+  usesLocalChain: boolean;
+  usesExtChain: boolean;
+  usesFwChain: boolean;
+  loadBalancerChain: string;
+  internalFilter?: FilterVerdict;
+  externalFilter?: FilterVerdict;
+}
+
+/** Decide which chains a service port uses and what happens to traffic without endpoints. */
+export function viewOf(sp: ServicePort): ServiceView {
+  const cat = categorize(sp);
+  const usesClusterChain = cat.cluster.length > 0 && usesClusterEndpoints(sp);
+  const usesLocalChain = cat.local.length > 0 && usesLocalEndpoints(sp);
+  const internalChain = sp.internalPolicyLocal ? sp.chains.svl : sp.chains.svc;
+  const hasInternal = cat.any && !(sp.internalPolicyLocal && cat.local.length === 0);
+  const hasExternal = cat.any && !(sp.externalPolicyLocal && cat.local.length === 0);
+  const accessible = externallyAccessible(sp);
+  const usesFwChain = cat.any && sp.loadBalancerIPs.length > 0 && sp.sourceRanges.length > 0;
+  let internalFilter: FilterVerdict | undefined;
+  let externalFilter: FilterVerdict | undefined;
+  if (!cat.any) internalFilter = externalFilter = { target: 'REJECT', comment: `${sp.name} has no endpoints` };
+  else {
+    if (!hasInternal) internalFilter = { target: 'DROP', comment: `${sp.name} has no local endpoints` };
+    if (!hasExternal) externalFilter = { target: 'DROP', comment: `${sp.name} has no local endpoints` };
+  }
+  return {
+    sp,
+    cat,
+    hasInternal,
+    hasExternal,
+    internalChain,
+    externalPolicyChain: sp.externalPolicyLocal ? sp.chains.svl : sp.chains.svc,
+    usesClusterChain,
+    usesLocalChain,
+    usesExtChain: cat.any && accessible,
+    usesFwChain,
+    loadBalancerChain: usesFwChain ? sp.chains.fw : sp.chains.ext,
+    internalFilter,
+    externalFilter,
+  };
+}

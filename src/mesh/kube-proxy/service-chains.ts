@@ -1,0 +1,52 @@
+/**
+ * The per-service chains: KUBE-EXT (external traffic: masquerade, short-circuit local sources,
+ * then the policy chain) and KUBE-SVC / KUBE-SVL (pick an endpoint: ClientIP affinity first,
+ * then 1/n, 1/(n-1), … so every endpoint gets an equal share).
+ */
+import type { Gen, ServiceView } from './context';
+import type { Endpoint } from './model';
+import { jump, match, rule } from './rules';
+import { kubeProbability, recentTail, savedProbability } from './marks';
+
+/** The KUBE-EXT chain of a service port reachable from outside. */
+export function writeExternalChain(g: Gen, v: ServiceView): void {
+  const { sp } = v;
+  if (!v.usesExtChain) return;
+  const ext = sp.chains.ext;
+  g.chains.chain('nat', ext);
+  if (!sp.externalPolicyLocal) {
+    // Endpoints may be on other nodes: masquerade so replies come back through this one.
+    g.chains.add('nat', ext, rule(g.nat, { comment: `masquerade traffic for ${sp.name} external destinations`, target: jump('KUBE-MARK-MASQ') }));
+  } else {
+    // Pods reaching an external address of the Service behave as if they went out and came back: Cluster policy.
+    if (g.podCidr) g.chains.add('nat', ext, rule(g.nat, { comment: `pod traffic for ${sp.name} external destinations`, source: g.podCidr, target: jump(sp.chains.svc) }));
+    const local = () => [match(g.nat, undefined, 'addrtype', '--src-type', 'LOCAL')];
+    g.chains.add('nat', ext, rule(g.nat, { comment: `masquerade LOCAL traffic for ${sp.name} external destinations`, matches: local(), target: jump('KUBE-MARK-MASQ') }));
+    g.chains.add('nat', ext, rule(g.nat, { comment: `route LOCAL traffic for ${sp.name} external destinations`, matches: local(), target: jump(sp.chains.svc) }));
+  }
+  if (v.hasExternal) g.chains.add('nat', ext, rule(g.nat, { target: jump(v.externalPolicyChain) }));
+}
+
+/** KUBE-SVC (Cluster policy) and KUBE-SVL (Local policy) chains with their endpoint choice. */
+export function writePolicyChains(g: Gen, v: ServiceView): void {
+  if (v.usesClusterChain) writeDispatch(g, v, v.sp.chains.svc, v.cat.cluster);
+  if (v.usesLocalChain) writeDispatch(g, v, v.sp.chains.svl, v.cat.local);
+}
+
+function writeDispatch(g: Gen, v: ServiceView, chain: string, eps: Endpoint[]): void {
+  const { sp } = v;
+  g.chains.chain('nat', chain);
+  const comment = (e: Endpoint) => (g.largeCluster ? undefined : `${sp.name} -> ${e.text}`);
+  if (sp.affinitySeconds !== undefined)
+    for (const e of eps)
+      g.chains.add('nat', chain, rule(g.nat, {
+        comment: comment(e),
+        matches: [match(g.nat, undefined, 'recent', '--rcheck', '--seconds', String(sp.affinitySeconds), '--reap', '--name', e.chain, ...recentTail(g.opts.family))],
+        target: jump(e.chain),
+      }));
+  eps.forEach((e, i) => {
+    const n = eps.length - i;
+    const matches = n > 1 ? [match(g.nat, undefined, 'statistic', '--mode', 'random', '--probability', savedProbability(kubeProbability(n)))] : [];
+    g.chains.add('nat', chain, rule(g.nat, { comment: comment(e), matches, target: jump(e.chain) }));
+  });
+}
