@@ -7,6 +7,17 @@ import { systemNames } from '../../src/kernel/names';
 import { parseRestore } from '../../src/syntax/restore';
 import { listRuleOptions } from '../../src/syntax/list';
 import { iptables, needKernel, restore, save, withNetns, type Backend } from '../support/kernel';
+import { inNetns } from '../../src/kernel/netns';
+
+/** Run a row's setup commands in the namespace; the first failure's text, or undefined. */
+async function runSetup(ns: string, setup: string[][] | undefined): Promise<string | undefined> {
+  for (const [cmd, ...args] of setup ?? []) {
+    // a missing binary (ipset) rejects at spawn: say which Debian package provides it
+    const r = await inNetns(ns, cmd, args, { timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, stderr: `${e.message} (apt-get install ${cmd})` }));
+    if (r.code !== 0) return `${[cmd, ...args].join(' ')}: ${r.stderr.trim()}`;
+  }
+  return undefined;
+}
 
 for (const backend of ['legacy', 'nft'] as Backend[]) {
   test(`extension vectors agree with the kernel (${backend})`, async (t) => {
@@ -16,6 +27,11 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       for (const set of ALL_VECTORS) {
         for (const row of set.rows) {
           const fam = rowFamily(row);
+          const setupFailed = await runSetup(ns, row.setup);
+          if (setupFailed) {
+            failures.push(`${set.extension}: setup for ${row.rule} failed: ${setupFailed}`);
+            continue;
+          }
           const r = await restore(ns, rowRestore(row), backend, fam);
           if (!row.ok) {
             if (r.code === 0) failures.push(`${set.extension}: kernel accepted ${row.rule}`);
