@@ -48,6 +48,11 @@ export function parseIP(text: string, family?: Family): IP | null {
 
 /** Prefix length of a contiguous mask, or -1 when the mask has holes. */
 export function prefixOf(mask: bigint, family: Family): number {
+  if (family === 'ipv4') {
+    // contiguous when the inverted mask is all ones below its top bit
+    const inv = ~Number(mask) >>> 0;
+    return (inv & (inv + 1)) === 0 ? Math.clz32(inv) : -1;
+  }
   const n = bits(family);
   let len = 0;
   while (len < n && ((mask >> BigInt(n - 1 - len)) & 1n) === 1n) len++;

@@ -10,25 +10,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIP, type Family } from '../../src/model/addr';
-import type { Conntrack, Packet } from '../../src/model/packet';
-import { getMatch } from '../../src/extensions/index';
-import type { EvalContext, MatchResult } from '../../src/extensions/types';
+import type { EvalContext } from '../../src/extensions/types';
+import { ip, testCt, testMatcher, testPacket } from '../support/eval';
 import { parseRestore } from '../../src/syntax/restore';
 import { formatProbability } from '../../src/extensions/statistic';
 
-const ip = (s: string) => parseIP(s)!.value;
-
-function ct(over: Partial<Conntrack> = {}): Conntrack {
-  return { state: 'NEW', reply: false, mark: 0, status: new Set(), natted: { src: false, dst: false }, zone: 0, ...over };
-}
-
-function packet(over: Partial<Packet> = {}): Packet {
-  return {
-    family: 'ipv4', protocol: 1, src: ip('127.0.0.1'), dst: ip('127.0.0.1'), sport: 0, dport: 0,
-    tcpFlags: 0, icmpType: 8, icmpCode: 0, inInterface: 'lo', mark: 0, length: 84, ttl: 64, tos: 0,
-    fragment: false, ct: ct(), ...over,
-  };
-}
+const ct = testCt;
+const packet = testPacket;
 
 /** A context whose address types come from a table, and whose random branches and calls are recorded. */
 function context(opts: { types?: Record<string, string[]>; chance?: boolean } = {}) {
@@ -59,19 +47,7 @@ function context(opts: { types?: Record<string, string[]>; chance?: boolean } = 
 }
 
 /** The rule `-A VEC <spec>` as one evaluator over packets (all its matches, in order). */
-function rule(spec: string, family: Family = 'ipv4') {
-  const res = parseRestore(`*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:VEC - [0:0]\n-A VEC ${spec}\nCOMMIT\n`, { family });
-  assert.deepEqual(res.issues.filter((i) => i.severity === 'error'), [], spec);
-  const r = res.ruleset.tables[0].chains.find((c) => c.name === 'VEC')!.rules[0];
-  return (p: Packet, ctx: EvalContext = context()): MatchResult => {
-    for (const m of r.matches) {
-      if (m.kind !== 'match') throw new Error(`${m.name} is not modelled`);
-      const out = getMatch(m.name)!.match!(m.info, p, ctx);
-      if (out !== true) return out;
-    }
-    return true;
-  };
-}
+const rule = (spec: string, family: Family = 'ipv4') => testMatcher(spec, family, () => context());
 
 const request = packet();
 const reply = packet({ icmpType: 0, ct: ct({ state: 'ESTABLISHED', reply: true, status: new Set(['SEEN_REPLY', 'CONFIRMED']) }) });

@@ -6,61 +6,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseIP, type Family } from '../../src/model/addr';
+import type { Family } from '../../src/model/addr';
 import type { Packet } from '../../src/model/packet';
 import type { Hook } from '../../src/model/ruleset';
 import { getMatch } from '../../src/extensions/index';
-import type { EvalContext, MatchResult } from '../../src/extensions/types';
+import type { EvalContext } from '../../src/extensions/types';
+import { ip, testContext, testMatcher, testPacket } from '../support/eval';
 import { parseRestore } from '../../src/syntax/restore';
 import { formatRate, parseRate } from '../../src/extensions/limit';
 
-const ip = (s: string) => parseIP(s)!.value;
-
-function packet(over: Partial<Packet> = {}): Packet {
-  return {
-    family: 'ipv4', protocol: 1, src: ip('127.0.0.1'), dst: ip('127.0.0.1'), sport: 0, dport: 0,
-    tcpFlags: 0, icmpType: 8, icmpCode: 0, inInterface: 'lo', mark: 0, length: 84, ttl: 64, tos: 0,
-    fragment: false,
-    ct: { state: 'NEW', reply: false, mark: 0, status: new Set(), natted: { src: false, dst: false }, zone: 0 },
-    ...over,
-  };
-}
+const packet = testPacket;
 
 /** A context with real per-key state and a clock the test moves (`now`, in ms). */
-function context(opts: { hook?: Hook; family?: Family; broadcast?: bigint[] } = {}) {
-  const store = new Map<object, unknown>();
-  const c = {
-    now: 0,
+const context = (opts: { hook?: Hook; family?: Family; broadcast?: bigint[] } = {}) =>
+  testContext({
     family: opts.family ?? 'ipv4',
-    table: 'filter',
     hook: opts.hook ?? 'INPUT',
     addrType: (a: bigint) => new Set([opts.broadcast?.includes(a) ? 'BROADCAST' : 'UNICAST']),
-    chance: () => true,
-    state<T>(k: object, init: () => T): T {
-      if (!store.has(k)) store.set(k, init());
-      return store.get(k) as T;
-    },
-    nat: () => {},
-    tproxy: () => false,
-    note: () => {},
-  };
-  return c as EvalContext & { now: number };
-}
+  });
 
-/** Every match of the rule `-A VEC <spec>`, as evaluators over packets. */
-function rule(spec: string, family: Family = 'ipv4') {
-  const res = parseRestore(`*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:VEC - [0:0]\n-A VEC ${spec}\nCOMMIT\n`, { family });
-  assert.deepEqual(res.issues.filter((i) => i.severity === 'error'), [], spec);
-  const r = res.ruleset.tables[0].chains.find((c) => c.name === 'VEC')!.rules[0];
-  return (p: Packet, ctx: EvalContext): MatchResult => {
-    for (const m of r.matches) {
-      if (m.kind !== 'match') throw new Error(`${m.name} is not modelled`);
-      const res = getMatch(m.name)!.match!(m.info, p, ctx);
-      if (res !== true) return res;
-    }
-    return true;
-  };
-}
+/** Every match of the rule `-A VEC <spec>`, as one evaluator over packets. */
+const rule = (spec: string, family: Family = 'ipv4') => testMatcher(spec, family);
 
 const count = (m: ReturnType<typeof rule>, ps: Packet[], ctx: EvalContext) => ps.filter((p) => m(p, ctx) === true).length;
 

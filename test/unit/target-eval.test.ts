@@ -2,25 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseIP, type Family } from '../../src/model/addr';
+import type { Family } from '../../src/model/addr';
 import type { Packet } from '../../src/model/packet';
 import type { Hook, TableName } from '../../src/model/ruleset';
 import { getMatch, getTarget } from '../../src/extensions/index';
 import type { EvalContext, NatRequest, RuleResult } from '../../src/extensions/types';
-import { parseRestore } from '../../src/syntax/restore';
-import { BUILTIN_CHAINS } from '../../src/model/ruleset';
+import { ip, testPacket, testRule } from '../support/eval';
 
-const ip = (s: string) => parseIP(s)!.value;
-
-function packet(over: Partial<Packet> = {}): Packet {
-  return {
-    family: 'ipv4', protocol: 6, src: ip('10.0.0.2'), dst: ip('10.0.0.1'), sport: 40000, dport: 80,
-    tcpFlags: 0x02, icmpType: 0, icmpCode: 0, inInterface: 'eth0', mark: 0, length: 60, ttl: 64, tos: 0,
-    fragment: false,
-    ct: { state: 'NEW', reply: false, mark: 0, status: new Set(), natted: { src: false, dst: false }, zone: 0 },
-    ...over,
-  };
-}
+/** A TCP SYN arriving on eth0, with overrides. */
+const packet = (over: Partial<Packet> = {}): Packet =>
+  testPacket({ protocol: 6, src: ip('10.0.0.2'), dst: ip('10.0.0.1'), sport: 40000, dport: 80, tcpFlags: 0x02, icmpType: 0, inInterface: 'eth0', length: 60, ...over });
 
 /** A context that records what the target asked for. */
 function context(opts: { table?: TableName; hook?: Hook; family?: Family; socket?: boolean } = {}) {
@@ -41,13 +32,7 @@ function context(opts: { table?: TableName; hook?: Hook; family?: Family; socket
   return { ctx, nat, notes, tproxy };
 }
 
-/** The rule `-A VEC <spec>` of table `table`, parsed as iptables-restore input. */
-function rule(spec: string, table: TableName = 'filter', family: Family = 'ipv4') {
-  const chains = BUILTIN_CHAINS[table].map((c) => `:${c} ACCEPT [0:0]`).join('\n');
-  const res = parseRestore(`*${table}\n${chains}\n:VEC - [0:0]\n-A VEC ${spec}\nCOMMIT\n`, { family });
-  assert.deepEqual(res.issues.filter((i) => i.severity === 'error'), [], spec);
-  return res.ruleset.tables[0].chains.find((c) => c.name === 'VEC')!.rules[0];
-}
+const rule = testRule;
 
 /** Run the target of `-A VEC <spec>` on `p`. */
 function runTarget(spec: string, p: Packet, c = context(), table: TableName = 'filter'): RuleResult {
