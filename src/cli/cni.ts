@@ -169,7 +169,10 @@ async function targets(env: NodeJS.ProcessEnv, conf: CniNetConf): Promise<ApplyT
 
 async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<void> {
   const fields = { container: env.CNI_CONTAINERID, netns: env.CNI_NETNS };
+  const since = () => `${Math.round(performance.now())} ms since start`;
+  log.at('debug', `ADD: configuration read (${since()})`);
   const { options, skip } = await podOptions(env, conf, log);
+  log.at('debug', `ADD: pod looked up (${since()})`);
   if (!options) return log.at('info', `skipping: ${skip}`, fields);
   for (const t of await targets(env, conf)) {
     const plan = linkerdPlan(options, t.family);
@@ -180,6 +183,7 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
     try {
       const r = await applyOwnedChains(t, plan);
       log.at('info', r.changed ? r.actions.join('; ') : 'rules already in place', { ...fields, family: t.family });
+      log.at('debug', `ADD: ${t.family} rules applied (${since()})`);
     } catch (e) {
       throw new CniFailure(CNI_ERRORS.applyFailed, `could not install the rules (${t.family}): ${(e as Error).message}`);
     }

@@ -126,7 +126,8 @@ test('cni: pods with linkerd-init are skipped, annotations override ports, subne
     const r1 = await c.podtables('ADD', 'init', plugin(kube.kubeconfig, 'legacy'), { namespace: 'a', pod: 'init' });
     assert.equal(r1.code, 0);
     assert.doesNotMatch(await natOf(init.ns, 'legacy'), /PROXY_INIT/);
-    const r2 = await c.podtables('ADD', 'ann', plugin(kube.kubeconfig, 'legacy'), { namespace: 'a', pod: 'ann' });
+    // a kubeconfig as kubectl writes it (YAML) works as well as the installer's JSON
+    const r2 = await c.podtables('ADD', 'ann', plugin(kube.yamlKubeconfig, 'legacy'), { namespace: 'a', pod: 'ann' });
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
     const got = canonical(await natOf(ann.ns, 'legacy'));
     const want = expected({ ...DEFAULT_FLAGS, proxyUid: '3000', inboundPortsToIgnore: [...DEFAULT_FLAGS.inboundPortsToIgnore, '9999', '7000-7010'], outboundPortsToIgnore: ['25'], subnetsToIgnore: ['10.50.0.0/16'] });

@@ -15,6 +15,8 @@ export interface FakeKube {
   /** Paths requested, in order. */
   requests: string[];
   kubeconfig: string;
+  /** The same in YAML, as kubectl writes kubeconfigs. */
+  yamlKubeconfig: string;
   /** A kubeconfig naming a port where nothing listens. */
   deadKubeconfig: string;
   close(): Promise<void>;
@@ -30,7 +32,16 @@ export function pod(ns: string, name: string, o: { containers: string[]; init?: 
   };
 }
 
-function kubeconfig(port: number, ca: string, token: string): string {
+/** A kubeconfig as the installer writes it (JSON), or in YAML as kubectl writes them. */
+function kubeconfig(port: number, ca: string, token: string, yaml = false): string {
+  if (!yaml)
+    return JSON.stringify({
+      apiVersion: 'v1', kind: 'Config',
+      clusters: [{ name: 'fake', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': Buffer.from(ca).toString('base64') } }],
+      users: [{ name: 'cni', user: { token } }],
+      contexts: [{ name: 'linkerd-cni-context', context: { cluster: 'fake', user: 'cni' } }],
+      'current-context': 'linkerd-cni-context',
+    });
   return [
     'apiVersion: v1', 'kind: Config', 'clusters:', '- name: fake', '  cluster:', `    server: https://127.0.0.1:${port}`,
     `    certificate-authority-data: ${Buffer.from(ca).toString('base64')}`, 'users:', '- name: cni', '  user:', `    token: ${token}`,
@@ -67,6 +78,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   writeFileSync(join(dir, 'kubeconfig'), kubeconfig(port, ca, token));
+  writeFileSync(join(dir, 'kubeconfig.yaml'), kubeconfig(port, ca, token, true));
   // a port that was free a moment ago: bind and close to learn one
   const probe = createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
@@ -77,6 +89,7 @@ export async function startFakeKube(): Promise<FakeKube> {
     objects,
     requests,
     kubeconfig: join(dir, 'kubeconfig'),
+    yamlKubeconfig: join(dir, 'kubeconfig.yaml'),
     deadKubeconfig: join(dir, 'dead-kubeconfig'),
     async close() {
       await new Promise((r) => server.close(r));
