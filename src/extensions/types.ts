@@ -118,6 +118,8 @@ export interface EvalContext {
   tproxy(addr: bigint | undefined, port: number, mark?: { value: number; mask: number }): boolean;
   /** Leave a note on the current step (LOG text, assumptions). */
   note(text: string): void;
+  /** The evaluation clock in milliseconds, for matches that keep time (limit, recent); 0 when absent. */
+  now?: number;
 }
 
 /** Fields every extension has. */

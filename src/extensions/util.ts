@@ -2,7 +2,7 @@
  * Small parsers and printers that several extensions share, matching libxtables' helpers
  * (xtables_parse_port, xtables_strtoui, xtables_save_string, xtables_print_mark_mask).
  */
-import { ExtensionError, type GivenOption, type NameTables } from './types';
+import { ExtensionError, type EvalContext, type GivenOption, type NameTables } from './types';
 
 /** Well-known service names iptables resolves through /etc/services (a netbase subset). */
 export const SERVICES: Record<string, number> = {
@@ -186,14 +186,8 @@ export function xtUint(o: GivenOption, ext: string, min: number, max: number, te
   return v;
 }
 
-/**
- * The evaluation clock in milliseconds, for matches that keep time (limit, recent). The engine may
- * offer `now` on its context; without one every packet is taken to arrive at the same instant.
- */
-export const nowMs = (ctx: object): number => {
-  const n = (ctx as { now?: unknown }).now;
-  return typeof n === 'function' ? Number(n()) : typeof n === 'number' ? n : 0;
-};
+/** The evaluation clock in milliseconds (limit, recent): without one, every packet arrives at the same instant. */
+export const nowMs = (ctx: EvalContext): number => ctx.now ?? 0;
 
 /** An unsigned option value in [min, max], with libxtables' wording for a bad one. */
 export function parseUintOpt(o: GivenOption, ext: string, min: number, max: number): number {
