@@ -10,8 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIP, type Family } from '../../src/model/addr';
-import type { EvalContext } from '../../src/extensions/types';
-import { ip, testCt, testMatcher, testPacket } from '../support/eval';
+import { ip, testContext, testCt, testMatcher, testPacket } from '../support/eval';
 import { parseRestore } from '../../src/syntax/restore';
 import { formatProbability } from '../../src/extensions/statistic';
 
@@ -20,12 +19,8 @@ const packet = testPacket;
 
 /** A context whose address types come from a table, and whose random branches and calls are recorded. */
 function context(opts: { types?: Record<string, string[]>; chance?: boolean } = {}) {
-  const store = new Map<object, unknown>();
   const calls = { chance: [] as number[], addrType: [] as [bigint, string | undefined][] };
-  const c: EvalContext = {
-    family: 'ipv4',
-    table: 'filter',
-    hook: 'INPUT',
+  const c = testContext({
     addrType(a, iface) {
       calls.addrType.push([a, iface]);
       for (const [k, v] of Object.entries(opts.types ?? {})) if (parseIP(k)!.value === a) return new Set(v);
@@ -35,14 +30,7 @@ function context(opts: { types?: Record<string, string[]>; chance?: boolean } = 
       calls.chance.push(p);
       return opts.chance ?? true;
     },
-    state<T>(k: object, init: () => T): T {
-      if (!store.has(k)) store.set(k, init());
-      return store.get(k) as T;
-    },
-    nat: () => {},
-    tproxy: () => false,
-    note: () => {},
-  };
+  });
   return Object.assign(c, { calls });
 }
 
