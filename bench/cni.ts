@@ -9,7 +9,8 @@ import { CniNode, CNI_BIN } from '../test/support/cni-runtime';
 import { pod, startFakeKube } from '../test/support/fake-kube';
 
 const RUNS = Number(process.argv[2] ?? 15);
-const BUNDLE = resolve(import.meta.dirname, '../dist/podtables.mjs');
+// the file the installer puts on the node (npm run build makes it)
+const BUNDLE = resolve(import.meta.dirname, '../dist/cni-plugin.mjs');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<number> {
@@ -41,7 +42,7 @@ try {
       CNI_PATH: CNI_BIN, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=web',
     };
     bare.push(await timed(process.execPath, ['-e', '0'], env, conf(sb)));
-    add.push(await timed(process.execPath, [BUNDLE, 'cni'], env, conf(sb)));
+    add.push(await timed(process.execPath, [BUNDLE], env, conf(sb)));
   }
   const b = median(bare), a = median(add), br = median(bridge);
   console.log(`runs: ${RUNS} (medians)`);

@@ -94,14 +94,17 @@ export function register(program: Command): void {
           throw new CliError(`cannot read the service account in ${sa}: ${(e as Error).message}`);
         }
       }
-      // the running bundle is the plugin; lazily loaded chunks sit beside it
+      // the plugin's own one-file bundle when the build made one; else the running bundle and its chunks
       const self = fileURLToPath(import.meta.url);
       const dist = dirname(self);
       const dataDir = join(o.cniBinDir, `${pluginConf.type}.d`);
-      const files = [{ from: self, to: join(dataDir, 'podtables.mjs') }];
-      for (const f of readdirSync(dist).filter((f) => /^chunk-.*\.mjs$/.test(f))) files.push({ from: join(dist, f), to: join(dataDir, f) });
+      const standalone = join(dist, 'cni-plugin.mjs');
+      const files = existsSync(standalone)
+        ? [{ from: standalone, to: join(dataDir, 'cni-plugin.mjs') }]
+        : [{ from: self, to: join(dataDir, 'podtables.mjs') }, ...readdirSync(dist).filter((f) => /^chunk-.*\.mjs$/.test(f)).map((f) => ({ from: join(dist, f), to: join(dataDir, f) }))];
       files.push({ from: process.execPath, to: join(dataDir, 'node') });
-      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\nd="$(dirname "$0")/${pluginConf.type}.d"\nexec "$d/node" "$d/podtables.mjs" cni\n`;
+      const run = existsSync(standalone) ? '"$d/cni-plugin.mjs"' : '"$d/podtables.mjs" cni';
+      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\nd="$(dirname "$0")/${pluginConf.type}.d"\nexec "$d/node" ${run}\n`;
       const opts = { binDir: o.cniBinDir, netDir: o.cniNetDir, pluginConf, kubeconfigName: o.kubeconfigName, kubeconfig, plugin: { launcher, files } };
       installFiles(opts, log);
       appendEverywhere(opts, log);

@@ -72,3 +72,15 @@ test('the kubeconfig the installer writes is read back by the plugin: server, CA
   assert.equal(ep.token, 'tok');
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('the one-file plugin the installer copies answers the runtime by itself', async (t) => {
+  const plugin = new URL('../../dist/cni-plugin.mjs', import.meta.url).pathname;
+  if (!existsSync(plugin)) return t.skip('dist/cni-plugin.mjs is not built (npm run build)');
+  const { run } = await import('../../src/kernel/exec');
+  const v = await run(process.execPath, [plugin], { env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' } });
+  assert.equal(v.code, 0);
+  assert.ok(JSON.parse(v.stdout).supportedVersions.includes('1.0.0'));
+  const bad = await run(process.execPath, [plugin], { env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD' }, input: '{"cniVersion":"1.0.0"}' });
+  assert.equal(bad.code, 1);
+  assert.equal(JSON.parse(bad.stdout).code, 7, 'a configuration without name and type is invalid');
+});
