@@ -3,9 +3,10 @@
  * by podtables and compared step by step. A case whose trace needed an assumption (a match podtables
  * does not evaluate) is counted apart: there the engine says it guessed, and the kernel may differ.
  */
+import { CORPUS_DIR, needShared } from '../support/shared';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { needKernel } from '../support/kernel';
 import { comparable, diffEntries, diffSteps, entryText, hostA, KernelTracer, type Probe } from '../support/trace';
@@ -13,7 +14,7 @@ import { Engine } from '../../src/netfilter/engine';
 import { parsePacketSpec } from '../../src/netfilter/spec';
 import { parseRestore } from '../../src/syntax/restore';
 
-const CORPUS = process.env.PODTABLES_CORPUS ?? new URL('../../../shared/corpus/real-world/', import.meta.url).pathname;
+const CORPUS = process.env.PODTABLES_CORPUS ?? CORPUS_DIR;
 const EMPTY_RAW = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
 
 function dumps(dir: string): string[] {
@@ -56,7 +57,7 @@ const probes = (k: number): Probe[] => [
 
 test('traces through every corpus dump the kernel loads agree with the kernel where podtables decides every rule', { timeout: 30 * 60_000 }, async (t) => {
   if (!needKernel(t)) return;
-  if (!existsSync(CORPUS)) return void t.skip(`no corpus at ${CORPUS} (set PODTABLES_CORPUS)`);
+  if (!needShared(t, CORPUS)) return;
   const tracer = await KernelTracer.open();
   let files = 0, cases = 0, agree = 0, assumed = 0;
   const failures: string[] = [];

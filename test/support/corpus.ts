@@ -1,12 +1,13 @@
 /**
- * The real-world corpus (/work/shared/corpus/real-world, see its README): which files are restore
+ * The real-world corpus (shared/corpus/real-world beside the repository, see its README): which files are restore
  * input, which family each is, and how to compare two iptables-save texts fairly.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Family } from '../../src/model/addr';
+import { CORPUS_DIR } from './shared';
 
-export const CORPUS_ROOT = process.env.PODTABLES_CORPUS ?? '/work/shared/corpus/real-world';
+export const CORPUS_ROOT = process.env.PODTABLES_CORPUS ?? CORPUS_DIR;
 
 /** Folders holding `iptables -L` listings or markdown, not restore input. */
 const NOT_RESTORE = ['net-network-listings/', 'moby-iptablesdoc/'];

@@ -4,10 +4,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ISTIO_DEFAULTS, istioRules, type IstioOptions } from '../../src/mesh/istio';
 import { saveRuleset } from '../../src/syntax/save';
 import { goldenByFamily } from '../support/istio-golden';
+import { CORPUS_DIR, needShared } from '../support/shared';
+import { join } from 'node:path';
 
-const CORPUS = '/work/shared/corpus/real-world/istio/tools/istio-iptables/pkg/capture/testdata';
-const SHARED = new URL('../../../shared/corpus/real-world/istio/tools/istio-iptables/pkg/capture/testdata/', import.meta.url).pathname;
-const dir = existsSync(SHARED) ? SHARED : CORPUS;
+const dir = join(CORPUS_DIR, 'istio/tools/istio-iptables/pkg/capture/testdata');
 
 /** The flags of Istio's own capture tests (run_test.go) for the goldens in the shared corpus. */
 const CASES: Record<string, Partial<IstioOptions>> = {
@@ -34,7 +34,7 @@ const names = { groups: new Map([['1001', 'java']]) };
 for (const [name, flags] of Object.entries(CASES)) {
   test(`istio ${name}: the same rules as Istio's golden output for the same flags`, (t) => {
     const file = existsSync(`${FIXTURES}${name}.golden`) ? `${FIXTURES}${name}.golden` : `${dir}/${name}.golden`;
-    if (!existsSync(file)) return t.skip(`the shared corpus is not here (${file})`);
+    if (!needShared(t, file)) return;
     const want = goldenByFamily(readFileSync(file, 'utf8'), names);
     const got = istioRules({ ...ISTIO_DEFAULTS, ...flags }, names);
     assert.deepEqual(got.issues.filter((i) => i.severity === 'error'), []);

@@ -5,9 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, fixtureRuleset, loadCaptured, namesOf } from '../support/listings';
+import { needShared, SHARED } from '../support/shared';
 import { parseListing } from '../../src/syntax/listing';
 import { saveRuleset } from '../../src/syntax/save';
 import type { Ruleset, TableName } from '../../src/model/ruleset';
@@ -124,7 +125,6 @@ test('text without a Chain header is an error, not an empty ruleset', () => {
 });
 
 // The real listings in the shared corpus: each imports, and its warnings are the ones it deserves
-const SHARED = '/work/shared';
 const NAMES = { services: new Map([['8080/tcp', 'http-alt']]), users: new Map([['0', 'root'], ['13', 'proxy'], ['65534', 'nobody']]) };
 const CORPUS: [string, string, number, Record<string, number>][] = [
   // path, tables, rules, issue codes and counts
@@ -149,7 +149,7 @@ const CORPUS: [string, string, number, Record<string, number>][] = [
 for (const [path, tables, rules, want] of CORPUS) {
   test(`real listing ${path.split('/').slice(-2).join('/')} imports ${rules} rules with the expected warnings`, (t) => {
     const file = join(SHARED, path);
-    if (!existsSync(file)) return t.skip(`${SHARED} is not here`);
+    if (!needShared(t, file)) return;
     const r = parseListing(readFileSync(file, 'utf8'), { names: NAMES });
     const got: Record<string, number> = {};
     for (const i of r.issues) got[i.code] = (got[i.code] ?? 0) + 1;
@@ -163,7 +163,7 @@ for (const [path, tables, rules, want] of CORPUS) {
 
 test('a reversed udp port range in a real listing imports as the kernel keeps it (60000:29)', (t) => {
   const file = join(SHARED, CORPUS[6][0]);
-  if (!existsSync(file)) return t.skip(`${SHARED} is not here`);
+  if (!needShared(t, file)) return;
   const r = parseListing(readFileSync(file, 'utf8'), { names: NAMES });
   assert.deepEqual(r.issues.filter((i) => i.severity === 'error'), []);
   // libxt_udp keeps min > max (the rule then matches nothing); tcp and multiport refuse it
