@@ -13,6 +13,9 @@ import { isBuiltin, type Ruleset, type TableName } from '../../src/model/ruleset
 import { parseRestore } from '../../src/syntax/restore';
 import { listRuleset } from '../../src/syntax/list';
 import { printS } from '../../src/syntax/rules-s';
+import assert from 'node:assert/strict';
+import { localNames } from '../../src/cli/convert';
+import { iptables, restore, save, withNetns, type Backend } from './kernel';
 
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'listings');
 
@@ -156,4 +159,50 @@ export function generatedRules(family: Family, seed: number, count = 40): string
   }
   lines.push('COMMIT', '');
   return lines.join('\n');
+}
+
+/**
+ * The ruleset as a listing without -v shows it: no interfaces, no counters; with `ipv6Anywhere`,
+ * an IPv6 `::/N` address dropped, since ip6tables -L prints it as "anywhere" whatever the mask.
+ */
+export function withoutVerbose(rs: Ruleset, o: { ipv6Anywhere?: boolean } = {}): Ruleset {
+  const anywhere = (a: { value: { addr: bigint } } | undefined) => !!o.ipv6Anywhere && rs.family === 'ipv6' && !!a && a.value.addr === 0n;
+  return {
+    ...rs,
+    tables: rs.tables.map((t) => ({
+      ...t,
+      chains: t.chains.map((c) => ({
+        ...c,
+        counters: c.counters && { packets: 0, bytes: 0 },
+        rules: c.rules.map(({ inInterface: _i, outInterface: _o, counters: _c, ...r }) => {
+          const out = { ...r };
+          if (anywhere(out.source)) delete out.source;
+          if (anywhere(out.destination)) delete out.destination;
+          return out;
+        }),
+      })),
+    })),
+  };
+}
+
+/**
+ * Load `rules` (with counters) into a fresh namespace and run `iptables ARGS` for each argument set
+ * `argsFor` gives, against podtables' own output for the ruleset the kernel holds; the differences.
+ */
+export async function compareWithKernel(backend: Backend, family: Family, rules: string, prefix: string, argsFor: (rs: Ruleset) => string[][]): Promise<string[]> {
+  // without -n the kernel asks this machine's resolver files; podtables is given the same files
+  const names = localNames();
+  const diffs: string[] = [];
+  await withNetns(async (ns) => {
+    const r = await restore(ns, rules, backend, family, ['-c']);
+    assert.equal(r.code, 0, r.stderr);
+    // print what the kernel holds: ip6tables-nft-restore -c drops rule counters (iptables-nft keeps them)
+    const rs = parseRestore(await save(ns, backend, family, ['-c']), { family }).ruleset;
+    for (const a of argsFor(rs)) {
+      const kernel = await iptables(ns, backend, a, family);
+      const mine = ours(rs, a, names);
+      if (kernel !== mine) diffs.push(`iptables ${a.join(' ')}\n--- kernel\n${kernel}--- podtables\n${mine}`);
+    }
+  }, prefix);
+  return diffs;
 }

@@ -7,30 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, fixtureRuleset, loadCaptured, namesOf } from '../support/listings';
+import { FIXTURES, fixtureRuleset, loadCaptured, namesOf, withoutVerbose } from '../support/listings';
 import { needShared, SHARED } from '../support/shared';
 import { parseListing } from '../../src/syntax/listing';
 import { saveRuleset } from '../../src/syntax/save';
-import type { Ruleset, TableName } from '../../src/model/ruleset';
+import type { TableName } from '../../src/model/ruleset';
 import type { Issue } from '../../src/model/issue';
 
 const codes = (issues: Issue[]) => issues.map((i) => i.code);
 const errors = (issues: Issue[]) => issues.filter((i) => i.severity === 'error');
 
-/** The ruleset as a listing without -v shows it: no interfaces, no counters. */
-function withoutVerbose(rs: Ruleset): Ruleset {
-  return {
-    ...rs,
-    tables: rs.tables.map((t) => ({
-      ...t,
-      chains: t.chains.map((c) => ({
-        ...c,
-        counters: c.counters && { packets: 0, bytes: 0 },
-        rules: c.rules.map(({ inInterface: _i, outInterface: _o, counters: _c, ...r }) => r),
-      })),
-    })),
-  };
-}
 
 for (const f of FIXTURES) {
   test(`the kernel's -L -n -v -x listings of ${f.name} import back to the same ruleset, counters included, without warnings`, () => {
