@@ -1,8 +1,9 @@
 # podtables as a Linkerd proxy-init drop-in (init container) and test proxy.
 #   docker build -t ghcr.io/podtables/podtables .
 #   initContainer args: ["init", "linkerd", "--incoming-proxy-port", "4143", ...]
-# The CLI is one bundled file (dist/podtables.mjs); only koffi (the FFI `podtables proxy` uses for
-# SO_ORIGINAL_DST) stays a node module, with its prebuilt native library for the build platform
+# The CLI is bundled into dist/: an entry, one bundle per command and their V8 code caches, made
+# by the build stage's node, which is the final stage's. Only koffi (the FFI `podtables proxy`
+# uses for SO_ORIGINAL_DST) stays a node module, with its prebuilt native library for the build platform
 # (@koromix/koffi-linux-*: build each architecture natively, e.g. with buildx).
 
 FROM node:20-bookworm-slim AS build
@@ -30,8 +31,8 @@ RUN apt-get update \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out /opt/podtables
-RUN ln -s /opt/podtables/bin/podtables.mjs /usr/local/bin/podtables \
- && chmod +x /opt/podtables/bin/podtables.mjs \
+RUN ln -s /opt/podtables/bin/podtables.cjs /usr/local/bin/podtables \
+ && chmod +x /opt/podtables/bin/podtables.cjs \
  && mkdir -p /run/xtables && chmod 1777 /run/xtables
 # iptables-legacy locks /run/xtables.lock; keep it somewhere a non-root, read-only-root container
 # can write when /run is an emptyDir (see deploy/linkerd-pod.yaml)

@@ -1,16 +1,16 @@
 /**
  * CNI ADD end to end — process start to answer, with the pod lookup over loopback and the rules
  * applied — against a bare `node -e 0` started the same way, in one run; the reference `bridge`
- * plugin's ADD beside it for scale. Run as root: node --import tsx bench/cni.ts [runs]
+ * plugin's ADD beside it for scale. The plugin runs as `podtables cni install` puts it on a node
+ * (launcher, entry, bundle, code cache, node). Run as root after a build (npm run build):
+ *   node --import tsx bench/cni.ts [runs]
  */
-import { resolve } from 'node:path';
 import { run } from '../src/kernel/exec';
+import { installedPlugin } from '../test/support/cli';
 import { CniNode, CNI_BIN } from '../test/support/cni-runtime';
 import { pod, startFakeKube } from '../test/support/fake-kube';
 
 const RUNS = Number(process.argv[2] ?? 15);
-// the file the installer puts on the node (npm run build makes it)
-const BUNDLE = resolve(import.meta.dirname, '../dist/cni-plugin.mjs');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<number> {
@@ -21,6 +21,7 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, input:
   return ms;
 }
 
+const plugin = await installedPlugin();
 const node = new CniNode();
 const kube = await startFakeKube();
 try {
@@ -42,7 +43,7 @@ try {
       CNI_PATH: CNI_BIN, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=web',
     };
     bare.push(await timed(process.execPath, ['-e', '0'], env, conf(sb)));
-    add.push(await timed(process.execPath, [BUNDLE], env, conf(sb)));
+    add.push(await timed(plugin, [], env, conf(sb)));
   }
   const b = median(bare), a = median(add), br = median(bridge);
   console.log(`runs: ${RUNS} (medians)`);

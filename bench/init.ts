@@ -6,10 +6,10 @@
  *  2. a large configuration (500 ignored ports as single ports and ranges, 100 subnets) vs a
  *     shell script applying the same rules one iptables command per rule, each through
  *     `nsenter --net`, as upstream does with --netns (goal ≤ 0.25×).
- * Needs root. Usage: npx tsx bench/init.ts [rounds]   (builds dist/podtables.mjs first)
+ * Needs root. Usage: npx tsx bench/init.ts [rounds]   (builds dist/ first, and runs the published entry)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CHART_DEFAULT_ARGS, linkerdPlan, validateLinkerdFlags } from '../src/mesh/linkerd';
@@ -17,7 +17,7 @@ import { saveRuleSpec } from '../src/syntax/save';
 import { tokenize } from '../src/syntax/tokenize';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/podtables.mjs');
+const CLI = join(ROOT, 'dist/podtables.cjs');
 const rounds = Number(process.argv[2] ?? 15);
 
 function sh(cmd: string, args: string[]): void {
@@ -90,35 +90,17 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 sh(process.execPath, [join(ROOT, 'scripts/build.mjs')]);
-// the same command bundled alone, to show what the rest of the CLI's start-up costs it
-const SOLO_DIR = join(ROOT, 'node_modules/.cache/podtables-bench');
-const SOLO = join(SOLO_DIR, 'init-only.mjs');
-mkdirSync(SOLO_DIR, { recursive: true });
-writeFileSync(join(SOLO_DIR, 'entry.ts'), [
-  "import { Command } from 'commander';",
-  `import { register } from ${JSON.stringify(join(ROOT, 'src/cli/init.ts'))};`,
-  "import { CliError } from " + JSON.stringify(join(ROOT, 'src/cli/io.ts')) + ';',
-  'const program = new Command().exitOverride();',
-  'register(program);',
-  'program.parseAsync(process.argv).catch((e) => { process.stderr.write(`${e.message}\\n`); process.exitCode = e instanceof CliError ? e.exitCode : 2; });',
-].join('\n'));
-await (await import('esbuild')).build({
-  entryPoints: [join(SOLO_DIR, 'entry.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: SOLO,
-  external: ['koffi'], logLevel: 'error',
-  banner: { js: "import { createRequire as __ptCreateRequire } from 'node:module'; const require = __ptCreateRequire(import.meta.url);" },
-});
 const large = largeArgs();
 const scripts = { legacy: join(tmpdir(), `podtables-bench-${process.pid}-legacy.sh`), nft: join(tmpdir(), `podtables-bench-${process.pid}-nft.sh`) };
 for (const v of ['legacy', 'nft'] as const) writeFileSync(scripts[v], perRuleScript(large, v));
 type Sample = { wall: number; cpu: number };
-const t = { node: [] as Sample[], init: [] as Sample[], solo: [] as Sample[], large: [] as Sample[], shell: [] as Sample[], largeNft: [] as Sample[], shellNft: [] as Sample[] };
+const t = { node: [] as Sample[], init: [] as Sample[], large: [] as Sample[], shell: [] as Sample[], largeNft: [] as Sample[], shellNft: [] as Sample[] };
 try {
   // warm the page cache and the kernel modules once
   inFreshNetns((ns) => timed(process.execPath, [CLI, 'init', 'linkerd', ...CHART_DEFAULT_ARGS, '--netns', ns]));
   for (let i = 0; i < rounds; i++) {
     t.node.push(timed(process.execPath, ['-e', '0']));
     t.init.push(inFreshNetns((ns) => timed(process.execPath, [CLI, 'init', 'linkerd', ...CHART_DEFAULT_ARGS, '--netns', ns])));
-    t.solo.push(inFreshNetns((ns) => timed(process.execPath, [SOLO, 'init', 'linkerd', ...CHART_DEFAULT_ARGS, '--netns', ns])));
     if (i < Math.max(3, Math.floor(rounds / 3))) {
       t.large.push(inFreshNetns((ns) => timed(process.execPath, [CLI, 'init', 'linkerd', ...large, '--netns', ns])));
       t.shell.push(inFreshNetns((ns) => timed('sh', [scripts.legacy, `/run/netns/${ns}`])));
@@ -128,7 +110,6 @@ try {
   }
 } finally {
   for (const f of Object.values(scripts)) rmSync(f, { force: true });
-  rmSync(SOLO_DIR, { recursive: true, force: true });
 }
 const w = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v.map((x) => x.wall))])) as Record<keyof typeof t, number>;
 const c = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v.map((x) => x.cpu))])) as Record<keyof typeof t, number>;
@@ -139,8 +120,6 @@ console.log('                                                   wall ms   cpu ms
 console.log(`node -e 0                                        ${f(w.node)} ${f(c.node)}`);
 console.log(`init linkerd, chart defaults (v4+v6, legacy)     ${f(w.init)} ${f(c.init)}`);
 console.log(`  above the runtime's start-up (goal <= 25)      ${f(w.init - w.node)} ${f(c.init - c.node)}`);
-console.log(`  the same, linkerd commands bundled alone       ${f(w.solo)} ${f(c.solo)}`);
-console.log(`  above the runtime's start-up (goal <= 25)      ${f(w.solo - w.node)} ${f(c.solo - c.node)}`);
 console.log(`500 ports + 100 subnets, legacy: init linkerd    ${f(w.large)} ${f(c.large)}`);
 console.log(`  one iptables-legacy command per rule (${rules})  ${f(w.shell)} ${f(c.shell)}`);
 console.log(`  ratio (goal <= 0.25)                           ${r(w.large, w.shell)} ${r(c.large, c.shell)}`);

@@ -1,6 +1,6 @@
 /** `podtables cni` (the plugin itself, called by the container runtime) and `podtables cni install`. */
 import type { Command } from 'commander';
-import { existsSync, readdirSync, readFileSync, watch } from 'node:fs';
+import { existsSync, readFileSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './io';
@@ -94,17 +94,19 @@ export function register(program: Command): void {
           throw new CliError(`cannot read the service account in ${sa}: ${(e as Error).message}`);
         }
       }
-      // the plugin's own one-file bundle when the build made one; else the running bundle and its chunks
-      const self = fileURLToPath(import.meta.url);
-      const dist = dirname(self);
+      // the published entry and the plugin's own bundle with its code cache (scripts/build.mjs); this
+      // command runs from dist/cli/cni.cjs, beside them
+      const dist = join(dirname(fileURLToPath(import.meta.url)), '..');
+      const wanted = ['podtables.cjs', 'cli/cni-plugin.cjs', 'cli/cni-plugin.cjs.cache'];
+      const missing = wanted.filter((f) => !existsSync(join(dist, f)));
+      if (missing.length) throw new CliError(`cannot install the plugin: ${missing.map((f) => join(dist, f)).join(', ')} not found (run the published build: npm run build)`);
       const dataDir = join(o.cniBinDir, `${pluginConf.type}.d`);
-      const standalone = join(dist, 'cni-plugin.mjs');
-      const files = existsSync(standalone)
-        ? [{ from: standalone, to: join(dataDir, 'cni-plugin.mjs') }]
-        : [{ from: self, to: join(dataDir, 'podtables.mjs') }, ...readdirSync(dist).filter((f) => /^chunk-.*\.mjs$/.test(f)).map((f) => ({ from: join(dist, f), to: join(dataDir, f) }))];
+      const files = wanted.map((f) => ({ from: join(dist, f), to: join(dataDir, f) }));
+      // the node that runs this installer runs the plugin too, so the code cache it made fits
       files.push({ from: process.execPath, to: join(dataDir, 'node') });
-      const run = existsSync(standalone) ? '"$d/cni-plugin.mjs"' : '"$d/podtables.mjs" cni';
-      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\nd="$(dirname "$0")/${pluginConf.type}.d"\nexec "$d/node" ${run}\n`;
+      // --use-openssl-ca: node otherwise parses its ~140 bundled root certificates (about 30 ms) the
+      // first time a CA is added, and the plugin adds the cluster's for its one API request
+      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\nd="$(dirname "$0")/${pluginConf.type}.d"\nexec "$d/node" --use-openssl-ca "$d/podtables.cjs" cni\n`;
       const opts = { binDir: o.cniBinDir, netDir: o.cniNetDir, pluginConf, kubeconfigName: o.kubeconfigName, kubeconfig, plugin: { launcher, files } };
       installFiles(opts, log);
       appendEverywhere(opts, log);

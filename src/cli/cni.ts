@@ -174,11 +174,12 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
   const { options, skip } = await podOptions(env, conf, log);
   log.at('debug', `ADD: pod looked up (${since()})`);
   if (!options) return log.at('info', `skipping: ${skip}`, fields);
-  for (const t of await targets(env, conf)) {
+  // families side by side, as init does: each is its own transaction, and the pod waits on both
+  await Promise.all((await targets(env, conf)).map(async (t) => {
     const plan = linkerdPlan(options, t.family);
     if (conf.linkerd.simulate) {
       log.at('info', `simulate: would install ${plan.chains.map((c) => c.name).join(', ')} (${t.family}, ${t.bins.variant})`, fields);
-      continue;
+      return;
     }
     try {
       const r = await applyOwnedChains(t, plan);
@@ -187,7 +188,7 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
     } catch (e) {
       throw new CniFailure(CNI_ERRORS.applyFailed, `could not install the rules (${t.family}): ${(e as Error).message}`);
     }
-  }
+  }));
 }
 
 async function del(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<void> {

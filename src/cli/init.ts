@@ -4,7 +4,7 @@
  * and namespace/backend resolution that `clean` and `verify` share.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
@@ -193,7 +193,6 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
     const key = 'net.netfilter.nf_conntrack_tcp_timeout_close_wait';
     if (!o.netns) {
       // /proc/sys/net is per network namespace: here it is our own
-      const { writeFileSync } = await import('node:fs');
       try {
         writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, `${r.closeWait}\n`);
       } catch (e) {

@@ -159,7 +159,7 @@ test('cni: DEL succeeds when the sandbox is already gone; VERSION lists the spec
     await deleteNetns(p.ns);
     const r = await c.podtables('DEL', 'gone', plugin(kube.kubeconfig, 'legacy'), { namespace: 'x', pod: 'gone' });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const v = await c.call(process.execPath, [await (await import('../support/cli')).cliBundle(), 'cni'], 'VERSION', '', 'x', {});
+    const v = await c.call(await (await import('../support/cli')).installedPlugin(), [], 'VERSION', '', 'x', {});
     assert.ok(v.json.supportedVersions.includes('1.0.0'));
   });
 });

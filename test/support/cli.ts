@@ -5,7 +5,8 @@
  * concurrency tests need; going through tsx would take most of a second.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run, type RunResult } from '../../src/kernel/exec';
 
@@ -34,6 +35,33 @@ export function cliBundle(): Promise<string> {
     return out;
   })();
   return bundle;
+}
+
+/** The published entry, dist/podtables.cjs (npm test builds dist/ before the tests run). */
+export function distEntry(): string {
+  const entry = join(ROOT, 'dist/podtables.cjs');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: build it with npm run build (npm test does)`);
+  return entry;
+}
+
+let plugin: Promise<string> | undefined;
+/**
+ * The CNI plugin as `podtables cni install` puts it on a node (launcher, entry, plugin bundle, its
+ * code cache and a copy of node), installed once per test process into a directory removed at exit.
+ */
+export function installedPlugin(): Promise<string> {
+  plugin ??= (async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pt-cnibin-'));
+    process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+    const conf = join(root, 'plugin.json');
+    writeFileSync(conf, JSON.stringify({ type: 'linkerd-cni', name: 'linkerd-cni' }));
+    mkdirSync(join(root, 'net'));
+    const r = await run(process.execPath, [distEntry(), 'cni', 'install', '--once', '--no-kubeconfig', '--plugin-config', conf,
+      '--cni-bin-dir', join(root, 'bin'), '--cni-net-dir', join(root, 'net'), '--host-cni-net-dir', join(root, 'net')], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`cni install failed: ${r.stderr}`);
+    return join(root, 'bin', 'linkerd-cni');
+  })();
+  return plugin;
 }
 
 /** Run `podtables ARGS` to completion. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type RunResult } from '../../src/kernel/exec';
 import { createNetns, deleteNetns, uniqueName } from '../../src/kernel/netns';
-import { cliBundle } from './cli';
+import { installedPlugin } from './cli';
 
 export const CNI_BIN = '/usr/lib/cni';
 export const SUBNET = '10.88.0.0/24';
@@ -77,11 +77,11 @@ export class CniNode {
     return { ...p, bridgeMs };
   }
 
-  /** Run podtables' plugin for a sandbox, chained after bridge (prevResult = bridge's result). */
+  /** Run podtables' plugin, as installed on a node, for a sandbox, chained after bridge (prevResult = bridge's result). */
   async podtables(command: string, name: string, plugin: Record<string, unknown>, k8s: { namespace: string; pod: string }): Promise<PluginCall> {
     const p = this.pods.get(name)!;
     const conf = { cniVersion: '1.0.0', name: this.netName, ...plugin, ...(command === 'ADD' || command === 'CHECK' ? { prevResult: p.result } : {}) };
-    return this.call(process.execPath, [await cliBundle(), 'cni'], command, p.ns, p.id, conf, `K8S_POD_NAMESPACE=${k8s.namespace};K8S_POD_NAME=${k8s.pod};K8S_POD_INFRA_CONTAINER_ID=${p.id}`);
+    return this.call(await installedPlugin(), [], command, p.ns, p.id, conf, `K8S_POD_NAMESPACE=${k8s.namespace};K8S_POD_NAME=${k8s.pod};K8S_POD_INFRA_CONTAINER_ID=${p.id}`);
   }
 
   /** Tear down: DEL through bridge for every sandbox, then delete all namespaces. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnPodtables } from '../support/cli';
+import { spawn } from 'node:child_process';
+import { distEntry, installedPlugin } from '../support/cli';
 import { withOurPlugin, withoutOurPlugin } from '../../src/kernel/cni-install';
 
 const OURS = { type: 'linkerd-cni', name: 'linkerd-cni', linkerd: { 'proxy-uid': 2102 } };
@@ -37,12 +38,13 @@ test('cni install appends to every config, re-appends when another plugin rewrit
   writeFileSync(join(net, 'notes.txt'), 'not a config');
   const cfg = join(root, 'plugin.json');
   writeFileSync(cfg, JSON.stringify({ ...OURS, kubernetes: { kubeconfig: '__KUBECONFIG_FILEPATH__' } }));
-  const child = await spawnPodtables(['cni', 'install', '--cni-bin-dir', bin, '--cni-net-dir', net, '--host-cni-net-dir', '/etc/cni/net.d', '--plugin-config', cfg, '--no-kubeconfig']);
+  const child = spawn(process.execPath, [distEntry(), 'cni', 'install', '--cni-bin-dir', bin, '--cni-net-dir', net, '--host-cni-net-dir', '/etc/cni/net.d', '--plugin-config', cfg, '--no-kubeconfig'], { stdio: 'ignore' });
   const types = (f: string) => (existsSync(join(net, f)) ? JSON.parse(readFileSync(join(net, f), 'utf8')).plugins.map((p: { type: string }) => p.type) : []);
   try {
     await until('the lists to hold linkerd-cni', () => types('10-calico.conflist').includes('linkerd-cni') && types('20-bridge.conflist').includes('linkerd-cni'));
     assert.ok(!existsSync(join(net, '20-bridge.conf')), 'the single-plugin .conf is replaced by its list');
-    assert.ok(existsSync(join(bin, 'linkerd-cni')) && existsSync(join(bin, 'linkerd-cni.d', 'podtables.mjs')), 'the plugin and its files are installed');
+    for (const f of ['linkerd-cni', 'linkerd-cni.d/podtables.cjs', 'linkerd-cni.d/cli/cni-plugin.cjs', 'linkerd-cni.d/cli/cni-plugin.cjs.cache', 'linkerd-cni.d/node'])
+      assert.ok(existsSync(join(bin, f)), `${f} is installed`);
     const entry = JSON.parse(readFileSync(join(net, '10-calico.conflist'), 'utf8')).plugins[2];
     assert.equal(entry.kubernetes.kubeconfig, '/etc/cni/net.d/ZZZ-linkerd-cni-kubeconfig', 'the kubeconfig placeholder is filled');
     // calico's installer writes its list again, without us
@@ -73,14 +75,13 @@ test('the kubeconfig the installer writes is read back by the plugin: server, CA
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('the one-file plugin the installer copies answers the runtime by itself', async (t) => {
-  const plugin = new URL('../../dist/cni-plugin.mjs', import.meta.url).pathname;
-  if (!existsSync(plugin)) return t.skip('dist/cni-plugin.mjs is not built (npm run build)');
+test('the plugin as installed (launcher, entry, bundle, code cache, node) answers the runtime by itself', async () => {
   const { run } = await import('../../src/kernel/exec');
-  const v = await run(process.execPath, [plugin], { env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' } });
-  assert.equal(v.code, 0);
+  const launcher = await installedPlugin();
+  const v = await run(launcher, [], { env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' } });
+  assert.equal(v.code, 0, v.stderr);
   assert.ok(JSON.parse(v.stdout).supportedVersions.includes('1.0.0'));
-  const bad = await run(process.execPath, [plugin], { env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD' }, input: '{"cniVersion":"1.0.0"}' });
+  const bad = await run(launcher, [], { env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD' }, input: '{"cniVersion":"1.0.0"}' });
   assert.equal(bad.code, 1);
   assert.equal(JSON.parse(bad.stdout).code, 7, 'a configuration without name and type is invalid');
 });

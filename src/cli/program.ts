@@ -1,0 +1,46 @@
+/**
+ * Running the podtables command line with a given set of commands registered: the shared part of
+ * the development entry (main.ts, every command) and the per-command bundles the build makes
+ * (each registers only its own command, so a pod's init container loads only `init`).
+ */
+import type { Command } from 'commander';
+
+/** Adds one command (or one mesh's subcommand) to the program. */
+export type Register = (program: Command) => void;
+
+/** Parse `argv` with the given commands registered; resolves to the exit code. */
+export async function runCli(argv: string[], registers: Register[]): Promise<number> {
+  const [{ Command, CommanderError }, { CliError }] = await Promise.all([import('commander'), import('./io')]);
+  const program = new Command();
+  program
+    .name('podtables')
+    .description('Set up, trace and explain the packet paths of Kubernetes pods and nodes through Linux netfilter')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const register of new Set(registers)) register(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CliError) {
+      process.stderr.write(`podtables: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`podtables: internal error: ${(e as Error).stack}\n`);
+    return 70;
+  }
+}
+
+/** Run as the process's main: a reader that stops early (`| head`) is not an error, and the exit code is kept. */
+export function startCli(run: () => Promise<number>): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  run().then((code) => {
+    // an action may have set its own exit code (verify's drift, validate's missing rules)
+    if (code !== 0) process.exitCode = code;
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * The published build (dist/, made by scripts/build.mjs; npm test builds it first): one bundle per
+ * command with a V8 code cache this node accepts, picked by the entry from the command line, and
+ * answering as the development entry does.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import Module from 'node:module';
+import { dirname, join } from 'node:path';
+import { Script } from 'node:vm';
+import { bundleFor } from '../../src/cli/argv';
+import commands from '../../src/cli/commands.json';
+import { COMMANDS } from '../../src/cli/loaders';
+import { run } from '../../src/kernel/exec';
+import { distEntry, podtables } from '../support/cli';
+
+const DIST = dirname(distEntry());
+const argv = (...words: string[]) => ['node', 'podtables', ...words];
+
+test('the entry picks the bundle of the command run; the plugin alone for a bare `cni`; every command otherwise', () => {
+  assert.equal(bundleFor(argv('init', 'linkerd', '-p', '4143')), 'init');
+  assert.equal(bundleFor(argv('kube-proxy', '--help')), 'kube-proxy');
+  assert.equal(bundleFor(argv('cni')), 'cni-plugin');
+  assert.equal(bundleFor(argv('cni', 'install', '--once')), 'cni');
+  for (const words of [[], ['--help'], ['--version'], ['help', 'init'], ['nosuch'], ['constructor'], ['__proto__']]) assert.equal(bundleFor(argv(...words)), 'all', words.join(' '));
+});
+
+test('every command has its bundle and a code cache this node accepts', () => {
+  for (const name of [...Object.keys(commands), 'all', 'cni-plugin']) {
+    const file = join(DIST, 'cli', `${name}.cjs`);
+    assert.ok(existsSync(file) && existsSync(`${file}.cache`), `${name}: bundle and cache`);
+    const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: readFileSync(`${file}.cache`) });
+    assert.equal(script.cachedDataRejected, false, `${name}: the cache is accepted`);
+  }
+});
+
+test('the per-command bundles register what the development entry loads for each command', async () => {
+  assert.deepEqual(Object.keys(COMMANDS).sort(), Object.keys(commands).sort());
+  for (const [name, mods] of Object.entries(commands)) {
+    const want = await Promise.all(mods.map(async ([file, fn]) => (await import(`../../src/cli/${file}`))[fn]));
+    assert.deepEqual(await COMMANDS[name](), want, name);
+  }
+});
+
+test('each command answers --help through the published entry', async () => {
+  for (const name of Object.keys(commands)) {
+    const r = await run(process.execPath, [distEntry(), name, '--help']);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^Usage: podtables ${name} `), name);
+  }
+  const all = await run(process.execPath, [distEntry(), '--help']);
+  for (const name of Object.keys(commands)) assert.match(all.stdout, new RegExp(`^  ${name}\\b`, 'm'), `--help lists ${name}`);
+  const bad = await run(process.execPath, [distEntry(), 'nosuch']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown command 'nosuch'/);
+});
+
+test('the published entry prints what the development entry prints (demo, convert from stdin)', async () => {
+  const dev = await podtables(['demo']);
+  const pub = await run(process.execPath, [distEntry(), 'demo']);
+  assert.equal(pub.code, 0, pub.stderr);
+  assert.equal(pub.stdout, dev.stdout);
+  const input = '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 4143\nCOMMIT\n';
+  const conv = await run(process.execPath, [distEntry(), 'convert', '--to', 'save', '-'], { input });
+  assert.equal(conv.code, 0, conv.stderr);
+  assert.match(conv.stdout, /^-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 4143$/m);
+});
