@@ -130,6 +130,21 @@ export function planApply(live: Table | undefined, owned: OwnedSet, family: Fami
 }
 
 /**
+ * The restore text that installs `owned` into a table that holds none of its chains, declaring
+ * each with `-N`; null when the set has rules in built-in chains other than jumps into its chains
+ * (those may be present without the chains). Where any of the chains exists, the kernel refuses
+ * the whole transaction and nothing changes (both backends: "Chain already exists"), so the text
+ * can be tried without reading the table first.
+ */
+export function planFresh(owned: OwnedSet, family: Family): Plan | null {
+  const names = new Set(owned.chains.map((c) => c.name));
+  if (!names.size || !owned.jumps.every((j) => intoOwned(j.rule, names))) return null;
+  const p = planApply(undefined, owned, family);
+  if (!p.text) return null;
+  return { text: p.text.replace(/^:(\S+) - \[0:0\]$/gm, '-N $1'), actions: p.actions };
+}
+
+/**
  * The restore text that removes our chains, every jump into them from built-in chains, and our
  * other built-in-chain rules (`rules`, known by their exact spelling).
  */
@@ -232,11 +247,16 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
   return wait === true ? ['-w'] : ['-w', String(wait)];
 }
 
-/** Load restore text with --noflush in one transaction. */
-export async function restoreNoflush(t: ApplyTarget, text: string): Promise<void> {
-  const r = await runIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { input: text, timeoutMs: 10 * 60_000 }).catch((e: NodeJS.ErrnoException) => {
+/** Run iptables-restore --noflush on the text: its exit code and messages. */
+async function runRestore(t: ApplyTarget, text: string): Promise<{ code: number; stderr: string }> {
+  return runIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { input: text, timeoutMs: 10 * 60_000 }).catch((e: NodeJS.ErrnoException) => {
     throw new ApplyError(`cannot run ${t.bins.restore}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
+}
+
+/** Load restore text with --noflush in one transaction. */
+export async function restoreNoflush(t: ApplyTarget, text: string): Promise<void> {
+  const r = await runRestore(t, text);
   if (r.code !== 0) {
     const msg = r.stderr.trim();
     const hint = /xtables lock/i.test(msg) && !t.wait ? ' (another process holds the xtables lock; -w waits for it)' : '';
@@ -254,6 +274,11 @@ export interface ApplyResult {
 
 /** Refill our chains and keep exactly one jump into each, in one transaction; nothing else changes. */
 export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet): Promise<ApplyResult> {
+  // A pod's namespace is new when its init container or CNI ADD runs: try the transaction that
+  // installs everything without reading the table first. If any of our chains is there, the
+  // kernel refuses it whole; then read, diff and apply as below. One process instead of two.
+  const fresh = planFresh(owned, t.family);
+  if (fresh?.text && (await runRestore(t, fresh.text)).code === 0) return { changed: true, actions: fresh.actions, text: fresh.text };
   const { table } = await readTable(t, owned.table);
   const plan = planApply(table, owned, t.family);
   if (plan.text) await restoreNoflush(t, plan.text);

@@ -99,6 +99,31 @@ for (const b of ['legacy', 'nft'] as Backend[]) {
     }, 'pti');
   });
 
+  test(`with one of our chains already there, the install-without-reading transaction is refused whole and init still ends configured (${b})`, async (t) => {
+    if (!needKernel(t)) return;
+    await withNetns(async (ns) => {
+      // the kernel fact init relies on: -N of an existing chain fails the whole restore, changing nothing
+      const pre = '*nat\n:PROXY_INIT_OUTPUT - [0:0]\n-A PROXY_INIT_OUTPUT -p udp -j RETURN\n-A OUTPUT -p udp --dport 53 -j ACCEPT\nCOMMIT\n';
+      assert.equal((await restore(ns, pre, b, 'ipv4', ['--noflush'])).code, 0);
+      const before = await nat(ns, b, 'ipv4');
+      const { planFresh } = await import('../../src/kernel/apply');
+      const { linkerdPlan } = await import('../../src/mesh/linkerd');
+      const res = validateLinkerdFlags({ incomingProxyPort: '4143', outgoingProxyPort: '4140', proxyUid: '2102' });
+      const fresh = planFresh(linkerdPlan(res.options!, 'ipv4'), 'ipv4')!;
+      assert.match(fresh.text!, /^-N PROXY_INIT_REDIRECT$/m);
+      const refused = await restore(ns, fresh.text!, b, 'ipv4', ['--noflush']);
+      assert.notEqual(refused.code, 0, 'the kernel refuses -N of an existing chain');
+      assert.equal(await nat(ns, b, 'ipv4'), before, 'and keeps the table as it was, PROXY_INIT_REDIRECT not created');
+      const r = await init(ns, b, CHART_DEFAULT_ARGS, ['--ipv6', 'false']);
+      assert.equal(r.code, 0, r.stderr);
+      const after = await nat(ns, b, 'ipv4');
+      const ours = expected(CHART_DEFAULT_ARGS, 'ipv4').split('\n').filter((l) => l.startsWith('-A '));
+      assert.deepEqual(after.split('\n').filter((l) => l.includes('PROXY_INIT_')).filter((l) => l.startsWith('-A ')).sort(), ours.sort(), 'our chains refilled, one jump each');
+      assert.match(after, /^-A OUTPUT -p udp -m udp --dport 53 -j ACCEPT$/m, "the user's rule stays");
+      assert.doesNotMatch(after, /-p udp -j RETURN/, 'the foreign rule in our chain is gone');
+    }, 'ptf');
+  });
+
   test(`a pre-existing ruleset in every table is byte-identical after init, re-init and clean (${b})`, async (t) => {
     if (!needKernel(t)) return;
     await withNetns(async (ns) => {

@@ -9,7 +9,7 @@ import {
 import { saveRuleset } from '../../src/syntax/save';
 import { parseRestore } from '../../src/syntax/restore';
 import { getTable, type Rule, type Table } from '../../src/model/ruleset';
-import { diffOwnedChains, planApply, planRemove } from '../../src/kernel/apply';
+import { diffOwnedChains, planApply, planFresh, planRemove } from '../../src/kernel/apply';
 import { binaries, holdsRules } from '../../src/kernel/backend';
 import { decodeSockaddr } from '../../src/kernel/proxy';
 
@@ -152,6 +152,17 @@ test('apply plan: a stale jump with another comment is replaced by ours', () => 
   const dump = KERNEL_V4.replace('"proxy-init/install-proxy-init-output"', '"proxy-init/install-proxy-init-output/1700000000"');
   const p = planApply(live(dump), PLAN, 'ipv4');
   assert.deepEqual(p.actions, ['delete stale jump OUTPUT -> PROXY_INIT_OUTPUT', 'append jump OUTPUT -> PROXY_INIT_OUTPUT']);
+});
+
+test('the install-without-reading plan declares our chains with -N and is otherwise the plan for an empty table', () => {
+  const fresh = planFresh(PLAN, 'ipv4')!;
+  const empty = planApply(undefined, PLAN, 'ipv4');
+  assert.equal(fresh.text, empty.text!.replace(':PROXY_INIT_REDIRECT - [0:0]', '-N PROXY_INIT_REDIRECT').replace(':PROXY_INIT_OUTPUT - [0:0]', '-N PROXY_INIT_OUTPUT'));
+  assert.deepEqual(fresh.actions, empty.actions);
+  // a rule of ours in a built-in chain that is not a jump into our chains may be there without them
+  const other = { ...PLAN, jumps: [...PLAN.jumps, { from: 'OUTPUT', rule: live('*nat\n-A OUTPUT -p udp -j RETURN\nCOMMIT\n').chains.find((c) => c.name === 'OUTPUT')!.rules[0] }] };
+  assert.equal(planFresh(other, 'ipv4'), null);
+  assert.equal(planFresh({ ...PLAN, chains: [], jumps: [] }, 'ipv4'), null);
 });
 
 test('remove plan deletes our jumps and chains only; nothing when they are gone', () => {
