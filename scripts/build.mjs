@@ -8,8 +8,10 @@
 // command, loaded as CommonJS from its code cache, starts in a fraction of the time of the whole
 // program as ES modules.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -60,4 +62,24 @@ for (const f of readdirSync(join(DIST, 'cli')).filter((f) => f.endsWith('.cjs'))
   // the launcher runs a bundle without a loader for ES modules: a dynamic import left in it would fail at run time
   if (source.split('\n').some((l) => /\bimport\(/.test(l) && !l.trimStart().startsWith('//'))) throw new Error(`${f}: a dynamic import() is left in the bundle`);
   writeFileSync(`${file}.cache`, new Script(Module.wrap(source), { filename: file }).createCachedData());
+}
+
+// The commands a pod waits on run once here with an empty PATH (no iptables, nothing on the
+// system is read or changed), so that their caches also hold what they compile as they work: the
+// flags, the rules, the plan. init --simulate stops where it would read the table; the plugin's
+// ADD stops where it would read its kubeconfig.
+const empty = mkdtempSync(join(tmpdir(), 'podtables-build-'));
+try {
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'warm', type: 'linkerd-cni', kubernetes: { kubeconfig: join(empty, 'none') }, linkerd: { 'proxy-uid': 2102, 'inbound-ports-to-ignore': ['4190', '4191'] } });
+  const warm = [
+    { args: ['init', 'linkerd', '-p', '4143', '-o', '4140', '-u', '2102', '--inbound-ports-to-ignore', '4190,4191', '--simulate'], env: {} },
+    { args: ['cni'], env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'warm', CNI_NETNS: join(empty, 'netns'), CNI_IFNAME: 'eth0', CNI_ARGS: 'K8S_POD_NAMESPACE=warm;K8S_POD_NAME=warm' }, input: conf },
+  ];
+  for (const w of warm) {
+    const r = spawnSync(process.execPath, [join(DIST, 'podtables.cjs'), ...w.args], { env: { PATH: empty, PODTABLES_WRITE_CODE_CACHE: '1', ...w.env }, input: w.input ?? '', encoding: 'utf8' });
+    // a warm-up that cannot run leaves the top-level cache, which is still valid
+    if (r.error) console.warn(`warm-up of ${w.args[0]} did not run: ${r.error.message}`);
+  }
+} finally {
+  rmSync(empty, { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@
  * CNI ADD compiles next to nothing before it works. A cache that is missing, or that this node
  * rejects (another version, other flags), only costs the compile it would have saved.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
@@ -18,6 +18,8 @@ export function runBundle(file: string): void {
   const source = readFileSync(file, 'utf8');
   const cache = `${file}.cache`;
   const script = new Script(Module.wrap(source), { filename: file, cachedData: existsSync(cache) ? readFileSync(cache) : undefined });
+  // the build runs each command once with this set, so that the cache holds what the command compiled
+  if (process.env.PODTABLES_WRITE_CODE_CACHE === '1') process.once('exit', () => writeFileSync(cache, script.createCachedData()));
   const wrapper = script.runInThisContext() as ModuleWrapper;
   const mod = { exports: {} };
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
