@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Family } from '../model/addr';
 import { apiServerPorts, cniArgs, CONTROL_PLANE_LABEL, flagsForPod, parseNetConf, skipReason, type CniNetConf, type PodLike } from '../mesh/linkerd-cni';
 import { linkerdPlan, OUTPUT_CHAIN, REDIRECT_CHAIN, validateLinkerdFlags, type LinkerdOptions } from '../mesh/linkerd';
-import { applyOwnedChains, removeOwnedChains, verifyOwnedChains, type ApplyTarget } from '../kernel/apply';
+import { applyOwnedChains, removeOwnedChains, startRestore, verifyOwnedChains, type ApplyTarget } from '../kernel/apply';
 import { binaries, detectVariant } from '../kernel/backend';
 import { closeKube, kubeGet, KubeError, loadKubeconfig, type KubeEndpoint } from '../kernel/kube-api';
 
@@ -171,18 +171,33 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
   const fields = { container: env.CNI_CONTAINERID, netns: env.CNI_NETNS };
   const since = () => `${Math.round(performance.now())} ms since start`;
   log.at('debug', `ADD: configuration read (${since()})`);
-  const { options, skip } = await podOptions(env, conf, log);
+  const ts = await targets(env, conf);
+  // each family's restore starts now and is fed once the pod is looked up: its own start-up
+  // overlaps the API round trip (given nothing, it commits nothing)
+  const started = conf.linkerd.simulate ? [] : ts.map((t) => startRestore(t));
+  const unused = () => Promise.all(started.map((s) => s.finish('').catch(() => undefined)));
+  let found: { options?: LinkerdOptions; skip?: string };
+  try {
+    found = await podOptions(env, conf, log);
+  } catch (e) {
+    await unused();
+    throw e;
+  }
+  const { options, skip } = found;
   log.at('debug', `ADD: pod looked up (${since()})`);
-  if (!options) return log.at('info', `skipping: ${skip}`, fields);
+  if (!options) {
+    await unused();
+    return log.at('info', `skipping: ${skip}`, fields);
+  }
   // families side by side, as init does: each is its own transaction, and the pod waits on both
-  await Promise.all((await targets(env, conf)).map(async (t) => {
+  await Promise.all(ts.map(async (t, i) => {
     const plan = linkerdPlan(options, t.family);
     if (conf.linkerd.simulate) {
       log.at('info', `simulate: would install ${plan.chains.map((c) => c.name).join(', ')} (${t.family}, ${t.bins.variant})`, fields);
       return;
     }
     try {
-      const r = await applyOwnedChains(t, plan);
+      const r = await applyOwnedChains(t, plan, started[i]);
       log.at('info', r.changed ? r.actions.join('; ') : 'rules already in place', { ...fields, family: t.family });
       log.at('debug', `ADD: ${t.family} rules applied (${since()})`);
     } catch (e) {

@@ -16,7 +16,8 @@ import type { Chain, Rule, Table, TableName } from '../model/ruleset';
 import { getChain, getTable, isBuiltin } from '../model/ruleset';
 import { parseRestore } from '../syntax/restore';
 import { saveRuleSpec } from '../syntax/save';
-import { runIn, type Binaries } from './backend';
+import { runIn, startIn, type Binaries } from './backend';
+import type { Started } from './exec';
 
 /** A rule a tool owns in a built-in chain: a jump into one of its chains, or any other rule. */
 export interface BuiltinRule {
@@ -247,9 +248,18 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
   return wait === true ? ['-w'] : ['-w', String(wait)];
 }
 
-/** Run iptables-restore --noflush on the text: its exit code and messages. */
-async function runRestore(t: ApplyTarget, text: string): Promise<{ code: number; stderr: string }> {
-  return runIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { input: text, timeoutMs: 10 * 60_000 }).catch((e: NodeJS.ErrnoException) => {
+/**
+ * An iptables-restore --noflush started before its input is known (it waits on stdin, holding no
+ * lock), so that its start-up overlaps with working out the rules. Finished with no text, it
+ * commits nothing.
+ */
+export function startRestore(t: ApplyTarget): Started {
+  return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000 });
+}
+
+/** Give a started restore its text (or start one): its exit code and messages. */
+async function runRestore(t: ApplyTarget, text: string, started: Started = startRestore(t)): Promise<{ code: number; stderr: string }> {
+  return started.finish(text).catch((e: NodeJS.ErrnoException) => {
     throw new ApplyError(`cannot run ${t.bins.restore}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
 }
@@ -272,13 +282,18 @@ export interface ApplyResult {
   text: string | null;
 }
 
-/** Refill our chains and keep exactly one jump into each, in one transaction; nothing else changes. */
-export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet): Promise<ApplyResult> {
+/**
+ * Refill our chains and keep exactly one jump into each, in one transaction; nothing else changes.
+ * `started` is a restore from startRestore, used for the first transaction tried.
+ */
+export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet, started?: Started): Promise<ApplyResult> {
   // A pod's namespace is new when its init container or CNI ADD runs: try the transaction that
   // installs everything without reading the table first. If any of our chains is there, the
   // kernel refuses it whole; then read, diff and apply as below. One process instead of two.
   const fresh = planFresh(owned, t.family);
-  if (fresh?.text && (await runRestore(t, fresh.text)).code === 0) return { changed: true, actions: fresh.actions, text: fresh.text };
+  if (fresh?.text) {
+    if ((await runRestore(t, fresh.text, started)).code === 0) return { changed: true, actions: fresh.actions, text: fresh.text };
+  } else if (started) await runRestore(t, '', started);
   const { table } = await readTable(t, owned.table);
   const plan = planApply(table, owned, t.family);
   if (plan.text) await restoreNoflush(t, plan.text);

@@ -13,14 +13,19 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Run `cmd` with `args`; resolves with its exit code and output, rejects only if it cannot start. */
-export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    if (opts.timeoutMs) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
+/** A process started before its input is known: it waits on stdin until `finish` gives it. */
+export interface Started {
+  /** Write the input, close stdin, and resolve with the exit code and output (rejects only if it could not start). */
+  finish(input: string): Promise<RunResult>;
+}
+
+/** Start `cmd` with `args` now; its standard input follows later, through `finish`. */
+export function start(cmd: string, args: string[], opts: Omit<RunOptions, 'input'> = {}): Started {
+  const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<RunResult>((resolve, reject) => {
     p.stdout.on('data', (d) => out.push(d));
     p.stderr.on('data', (d) => err.push(d));
     p.on('error', (e) => {
@@ -31,9 +36,21 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
-    p.stdin.on('error', () => {});
-    p.stdin.end(opts.input ?? '');
   });
+  p.stdin.on('error', () => {});
+  return {
+    finish(input: string) {
+      // the time limit counts from when the process has its input: until then it only waits
+      if (opts.timeoutMs) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
+      p.stdin.end(input);
+      return done;
+    },
+  };
+}
+
+/** Run `cmd` with `args`; resolves with its exit code and output, rejects only if it cannot start. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return start(cmd, args, opts).finish(opts.input ?? '');
 }
 
 /** Like run, but throws with the command's stderr when it exits non-zero. */
