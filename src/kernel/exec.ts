@@ -37,6 +37,9 @@ export function start(cmd: string, args: string[], opts: Omit<RunOptions, 'input
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
   });
+  // a process that cannot start rejects before anyone awaits it: that rejection is handled here
+  // and reported when `finish` is called
+  done.catch(() => {});
   p.stdin.on('error', () => {});
   return {
     finish(input: string) {
