@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import { formatIssue } from '../model/issue';
 import { parseCidr, parseIP, type Family } from '../model/addr';
-import { emptyObjects, generate, readObjects, renderNft, renderRestore } from '../mesh/kube-proxy/index';
-import { saveRuleset } from '../syntax/save';
+import { emptyObjects, generate, readObjects, renderNft, renderRestore, renderSave } from '../mesh/kube-proxy/index';
 import { CliError, readInput } from './io';
 
 /** Exit code when rules were written but some objects were invalid and skipped. */
@@ -55,7 +54,7 @@ Example:
       const options = { family, hostname: o.hostname, nodeIPs: o.nodeIp, clusterCidrs: o.clusterCidr, masqueradeBit: Number(o.masqueradeBit) };
       const gen = generate(objs, options);
       for (const i of gen.issues) process.stderr.write(`podtables: ${i.severity === 'warning' ? 'warning: ' : ''}${i.message}\n`);
-      const out = o.format === 'nft' ? renderNft(gen, options) : o.format === 'restore' ? renderRestore(gen) : saveRuleset(gen.ruleset);
+      const out = o.format === 'nft' ? renderNft(gen, options) : o.format === 'restore' ? renderRestore(gen) : renderSave(gen);
       process.stdout.write(out);
       if (objs.skipped > 0) throw new CliError(`${objs.skipped} object(s) skipped; rules written for the rest`, EXIT_SKIPPED);
     });

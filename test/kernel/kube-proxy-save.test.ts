@@ -8,8 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { inNetns } from '../../src/kernel/netns';
-import { generate, readObjects, renderNft, renderRestore } from '../../src/mesh/kube-proxy/index';
-import { saveRuleset } from '../../src/syntax/save';
+import { generate, readObjects, renderNft, renderPartialRestore, renderRestore, renderSave } from '../../src/mesh/kube-proxy/index';
 import { needKernel, restore, save, withNetns, type Backend } from '../support/kernel';
 
 const FIX = 'test/fixtures/kube-proxy';
@@ -62,7 +61,7 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
     test(`${backend} ${family}: iptables-save prints the generated node ruleset back unchanged (jumps, canaries, affinity, Local policies, source ranges)`, async (t: TestContext) => {
       if (!needKernel(t)) return;
       const gen = generate(readObjects(MIXED, 'mixed.yaml'), { ...OPTS, family });
-      const ours = saveRuleset(gen.ruleset);
+      const ours = renderSave(gen);
       await withNetns(async (ns) => {
         const r = await restore(ns, ours, backend, family);
         assert.equal(r.code, 0, r.stderr);
@@ -91,6 +90,36 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
         assert.equal(r.code, 0, r.stderr);
         const kernel = tables(await save(ns, backend));
         for (const [name, body] of tables(expected)) assert.equal(kernel.get(name), body, `table ${name}`);
+      }, 'kps');
+    });
+  }
+}
+
+/** MIXED after a sync's worth of changes: cart's IPv4 endpoints move and lose one, a Service is gone, another is new. */
+const CHANGED = MIXED.replace('{addresses: [10.244.2.5], nodeName: n2}, ', '').replace('port: 8080}, {name: dns', 'port: 8081}, {name: dns')
+  .replace(/---\napiVersion: v1\nkind: Service\nmetadata: \{namespace: shop, name: internal\}[^]*$/, '') +
+  `---
+apiVersion: v1
+kind: Service
+metadata: {namespace: shop, name: fresh}
+spec: {type: NodePort, clusterIPs: [10.96.5.7, "fd00:96::7"], ports: [{port: 80, nodePort: 30090}]}
+`;
+
+for (const backend of ['legacy', 'nft'] as Backend[]) {
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    test(`${backend} ${family}: a partial sync applied with --noflush over the previous sync leaves what a full load of the new one leaves`, async (t: TestContext) => {
+      if (!needKernel(t)) return;
+      const prev = generate(readObjects(MIXED, 'mixed.yaml'), { ...OPTS, family });
+      const next = generate(readObjects(CHANGED, 'changed.yaml'), { ...OPTS, family });
+      const partial = renderPartialRestore(prev, next);
+      assert.ok(partial.length < renderRestore(next).length / 2, 'the partial sync is a fraction of a full one');
+      await withNetns(async (ns) => {
+        const full = await restore(ns, renderSave(prev), backend, family);
+        assert.equal(full.code, 0, full.stderr);
+        const r = await restore(ns, partial, backend, family, ['--noflush']);
+        assert.equal(r.code, 0, r.stderr);
+        const kernel = tables(await save(ns, backend, family));
+        for (const [name, text] of tables(renderSave(next))) assert.equal(kernel.get(name), text, `table ${name}`);
       }, 'kps');
     });
   }

@@ -8,8 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createNetns, deleteNetns, inNetns, inNetnsOk, uniqueName } from '../../src/kernel/netns';
-import { generate, readObjects, renderNft } from '../../src/mesh/kube-proxy/index';
-import { saveRuleset } from '../../src/syntax/save';
+import { generate, readObjects, renderNft, renderSave } from '../../src/mesh/kube-proxy/index';
 import { needKernel, restore, type Backend } from '../support/kernel';
 
 const NODE_IP = '192.168.50.1';
@@ -107,7 +106,7 @@ async function withCluster(backend: Backend | 'nftables-mode', fn: (c: Cluster) 
     const objs = readObjects(OBJECTS, 'cluster.yaml');
     const opts = { hostname: 'node', nodeIPs: [NODE_IP], clusterCidrs: ['10.244.0.0/16'] };
     const gen = generate(objs, opts);
-    const r = backend === 'nftables-mode' ? await inNetns(node, 'nft', ['-f', '-'], { input: renderNft(gen, opts) }) : await restore(node, saveRuleset(gen.ruleset), backend);
+    const r = backend === 'nftables-mode' ? await inNetns(node, 'nft', ['-f', '-'], { input: renderNft(gen, opts) }) : await restore(node, renderSave(gen), backend);
     assert.equal(r.code, 0, r.stderr);
     for (const p of PODS) servers.push(await startServer(pods.get(p.name)!, p.name));
     await fn({ node, client, pods });

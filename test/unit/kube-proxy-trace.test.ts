@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generate, readObjects } from '../../src/mesh/kube-proxy/index';
+import { generate, readObjects, toRuleset } from '../../src/mesh/kube-proxy/index';
 import { linkerdRuleset, validateLinkerdFlags } from '../../src/mesh/linkerd';
 import { defaultPodHost, hostFromText } from '../../src/model/host';
 import { Engine } from '../../src/netfilter/engine';
@@ -34,7 +34,7 @@ const node = hostFromText({
   forwarding: { ipv4: true },
 });
 const nodeRules = (endpoints: string[]) =>
-  generate(service(endpoints), { hostname: 'node-1', nodeIPs: ['192.168.0.2'], clusterCidrs: ['10.244.0.0/16'] }).ruleset;
+  toRuleset(generate(service(endpoints), { hostname: 'node-1', nodeIPs: ['192.168.0.2'], clusterCidrs: ['10.244.0.0/16'] }));
 
 test('all branches: a Service with three endpoints gives three outcomes of 1/3, one per endpoint', () => {
   const eps = ['10.244.0.21', '10.244.0.22', '10.244.0.23'];

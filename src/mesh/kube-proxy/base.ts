@@ -5,7 +5,7 @@
  */
 import type { TableName } from '../../model/ruleset';
 import type { Gen } from './context';
-import { match, rule, target, jump, verdict } from './rules';
+import { addrtypeLocal, commentMatch, ctstate, markMatch, setXmark } from './rules';
 
 /** The top-level chains in the order kube-proxy declares them in its restore input. */
 export const FILTER_CHAINS = ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'];
@@ -14,52 +14,41 @@ export const NAT_CHAINS = ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING'
 
 /** Declare the top-level chains and write the rules that do not depend on Services. */
 export function writeBase(g: Gen): void {
-  const { filter, nat } = g;
   for (const c of FILTER_CHAINS) g.chains.chain('filter', c);
   for (const c of NAT_CHAINS) g.chains.chain('nat', c);
-  g.chains.add('nat', 'KUBE-POSTROUTING', rule(nat, { matches: [match(nat, undefined, 'mark', '!', '--mark', `${g.mark}/${g.mark}`)], target: verdict('RETURN') }));
+  g.chains.add('nat', 'KUBE-POSTROUTING', { matches: markMatch(g.mark, true), jump: 'RETURN' });
   // --xor-mark M is --set-xmark M/0 to the kernel; --or-mark M is --set-xmark M/M.
-  g.chains.add('nat', 'KUBE-POSTROUTING', rule(nat, { target: target(nat, undefined, 'MARK', '--set-xmark', `${g.mark}/0x0`) }));
+  g.chains.add('nat', 'KUBE-POSTROUTING', { target: setXmark(g.mark, '0x0') });
   // iptables 1.8.9 has --random-fully, so kube-proxy asks for it.
-  g.chains.add('nat', 'KUBE-POSTROUTING', rule(nat, { comment: 'kubernetes service traffic requiring SNAT', target: g.opts.randomFully ? target(nat, undefined, 'MASQUERADE', '--random-fully') : target(nat, undefined, 'MASQUERADE') }));
-  g.chains.add('nat', 'KUBE-MARK-MASQ', rule(nat, { target: target(nat, undefined, 'MARK', '--set-xmark', `${g.mark}/${g.mark}`) }));
-  if (g.opts.family === 'ipv4' && g.opts.localhostNodePorts) {
-    g.chains.add('filter', 'KUBE-FIREWALL', rule(filter, {
+  g.chains.add('nat', 'KUBE-POSTROUTING', { comment: 'kubernetes service traffic requiring SNAT', target: g.opts.randomFully ? ' -j MASQUERADE --random-fully' : ' -j MASQUERADE' });
+  g.chains.add('nat', 'KUBE-MARK-MASQ', { target: setXmark(g.mark, g.mark) });
+  if (g.family === 'ipv4' && g.opts.localhostNodePorts) {
+    g.chains.add('filter', 'KUBE-FIREWALL', {
       comment: 'block incoming localnet connections',
       destination: '127.0.0.0/8',
       source: '127.0.0.0/8',
       notSource: true,
-      matches: [match(filter, undefined, 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT')],
-      target: verdict('DROP'),
-    }));
+      matches: ctstate('RELATED,ESTABLISHED,DNAT', true),
+      jump: 'DROP',
+    });
   }
 }
 
 /** The KUBE-FORWARD rules and the final KUBE-SERVICES → KUBE-NODEPORTS rule, written after all Services. */
 export function writeTail(g: Gen): void {
-  const { filter, nat } = g;
-  const v6 = g.opts.family === 'ipv6';
   // nodePortAddresses unset: NodePorts on every local address; never on ::1, nor on 127/8 without localhost NodePorts.
-  const notLocalhost = v6 ? '::1/128' : g.opts.localhostNodePorts ? undefined : '127.0.0.0/8';
-  g.chains.add('nat', 'KUBE-SERVICES', rule(nat, {
+  const notLocalhost = g.family === 'ipv6' ? '::1/128' : g.opts.localhostNodePorts ? undefined : '127.0.0.0/8';
+  g.chains.add('nat', 'KUBE-SERVICES', {
     comment: 'kubernetes service nodeports; NOTE: this must be the last rule in this chain',
-    matches: [match(nat, undefined, 'addrtype', '--dst-type', 'LOCAL')],
+    matches: addrtypeLocal('dst'),
     destination: notLocalhost,
     notDestination: true,
-    target: jump('KUBE-NODEPORTS'),
-  }));
+    jump: 'KUBE-NODEPORTS',
+  });
   // nf_conntrack_tcp_be_liberal is off in a fresh namespace, so kube-proxy drops INVALID packets.
-  g.chains.add('filter', 'KUBE-FORWARD', rule(filter, { matches: [match(filter, undefined, 'conntrack', '--ctstate', 'INVALID')], target: verdict('DROP') }));
-  g.chains.add('filter', 'KUBE-FORWARD', rule(filter, {
-    comment: 'kubernetes forwarding rules',
-    matches: [match(filter, undefined, 'mark', '--mark', `${g.mark}/${g.mark}`)],
-    target: verdict('ACCEPT'),
-  }));
-  g.chains.add('filter', 'KUBE-FORWARD', rule(filter, {
-    comment: 'kubernetes forwarding conntrack rule',
-    matches: [match(filter, undefined, 'conntrack', '--ctstate', 'RELATED,ESTABLISHED')],
-    target: verdict('ACCEPT'),
-  }));
+  g.chains.add('filter', 'KUBE-FORWARD', { matches: ctstate('INVALID'), jump: 'DROP' });
+  g.chains.add('filter', 'KUBE-FORWARD', { comment: 'kubernetes forwarding rules', matches: markMatch(g.mark), jump: 'ACCEPT' });
+  g.chains.add('filter', 'KUBE-FORWARD', { comment: 'kubernetes forwarding conntrack rule', matches: ctstate('RELATED,ESTABLISHED'), jump: 'ACCEPT' });
 }
 
 /** [table, built-in chain, kube chain, comment, needs ctstate NEW], in kube-proxy's EnsureRule order. */
@@ -80,13 +69,9 @@ const JUMPS: [TableName, string, string, string, boolean][] = [
 
 /** The jumps from built-in chains; kubelet's KUBE-FIREWALL jumps come last, as on an AKS node where kubelet made them first. */
 export function writeJumps(g: Gen): void {
-  for (const [table, from, to, comment, ctNew] of JUMPS) {
-    const ctx = table === 'nat' ? g.nat : g.filter;
-    const r = rule(ctx, { matches: ctNew ? [match(ctx, undefined, 'conntrack', '--ctstate', 'NEW'), match(ctx, undefined, 'comment', '--comment', comment)] : [match(ctx, undefined, 'comment', '--comment', comment)], target: jump(to) });
-    g.chains.chain(table, from).unshift(r);
-  }
-  if (g.chains.tables.get('filter')?.has('KUBE-FIREWALL'))
-    for (const from of ['INPUT', 'OUTPUT']) g.chains.add('filter', from, rule(g.filter, { target: jump('KUBE-FIREWALL') }));
+  for (const [table, from, to, comment, ctNew] of JUMPS)
+    g.chains.insert(table, from, { matches: (ctNew ? ctstate('NEW') : '') + commentMatch(comment), jump: to });
+  if (g.chains.tables.get('filter')?.has('KUBE-FIREWALL')) for (const from of ['INPUT', 'OUTPUT']) g.chains.add('filter', from, { jump: 'KUBE-FIREWALL' });
 }
 
 /** kube-proxy's monitor keeps an empty KUBE-PROXY-CANARY in mangle, nat and filter to notice flushes. */

@@ -1,9 +1,10 @@
-/** What the generator's builders share: options, the chains being filled, and per-service decisions. */
+/** What the generator's builders share: options, the rule text being written, and per-service decisions. */
 import type { Family } from '../../model/addr';
-import type { Rule, TableName } from '../../model/ruleset';
+import type { TableName } from '../../model/ruleset';
 import type { Categorized, ServicePort } from './model';
 import { categorize, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from './model';
-import type { RuleContext } from './rules';
+import { writeRule, type RuleSpec } from './rules';
+import { TableText } from './lines';
 
 /** The node kube-proxy runs on, and kube-proxy's own flags. */
 export interface NodeOptions {
@@ -33,28 +34,48 @@ export function nodeOptions(o: Partial<NodeOptions> = {}): NodeOptions {
   return { family: 'ipv4', hostname: '', nodeIPs: [], clusterCidrs: [], masqueradeBit: 14, masqueradeAll: false, localhostNodePorts: true, randomFully: true, builtinJumps: true, canary: true, ...o };
 }
 
-/** Chains per table in the order they were first written, with their rules. */
+/**
+ * The rules being written, as text: per table, chains in the order they were first declared,
+ * each with the ranges of its `-A CHAIN …` lines in the table's line buffer (see lines.ts).
+ * kube-proxy keeps its restore input the same way; the save form, restore form and partial
+ * syncs are cut from these lines.
+ */
 export class ChainSet {
-  readonly tables = new Map<TableName, Map<string, Rule[]>>();
-  /** The rules of a chain, declaring it on first use. */
-  chain(table: TableName, name: string): Rule[] {
+  readonly tables = new Map<TableName, TableText>();
+  /** `natBytes`: about how many bytes the nat table's rules will take (its buffer then never grows, nor is copied as it does). */
+  constructor(
+    private readonly family: Family,
+    private readonly natBytes?: number,
+  ) {}
+  private table(table: TableName): TableText {
     let t = this.tables.get(table);
-    if (!t) this.tables.set(table, (t = new Map()));
-    let c = t.get(name);
-    if (!c) t.set(name, (c = []));
-    return c;
+    if (!t) this.tables.set(table, (t = new TableText(table === 'nat' ? this.natBytes : undefined)));
+    return t;
+  }
+  /** Declare a chain (no rules yet) unless it exists. */
+  chain(table: TableName, name: string): void {
+    this.table(table).declare(name);
   }
   /** Append a rule to a chain, declaring the chain on first use. */
-  add(table: TableName, name: string, r: Rule): void {
-    this.chain(table, name).push(r);
+  add(table: TableName, name: string, spec: RuleSpec): void {
+    const t = this.table(table);
+    const start = t.lines.length;
+    writeRule(t.lines, this.family, name, spec);
+    t.append(name, start, t.lines.length);
+  }
+  /** Insert a rule at the head of a chain, as `iptables -I` does. */
+  insert(table: TableName, name: string, spec: RuleSpec): void {
+    const t = this.table(table);
+    const start = t.lines.length;
+    writeRule(t.lines, this.family, name, spec);
+    t.insert(name, start, t.lines.length);
   }
 }
 
 /** Everything a builder needs. */
 export interface Gen {
   opts: NodeOptions;
-  nat: RuleContext;
-  filter: RuleContext;
+  family: Family;
   chains: ChainSet;
   /** The masquerade mark as iptables-save prints it (`0x4000`). */
   mark: string;

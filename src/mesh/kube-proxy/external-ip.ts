@@ -1,18 +1,17 @@
 /** Traffic to a Service's externalIPs: to the EXT chain when there are endpoints, else REJECT/DROP in KUBE-EXTERNAL-SERVICES. */
 import type { Gen, ServiceView } from './context';
 import { filterTarget } from './cluster-ip';
-import { jump, rule } from './rules';
 
 /** KUBE-SERVICES (nat) and KUBE-EXTERNAL-SERVICES (filter) rules for each external IP. */
 export function writeExternalIPs(g: Gen, v: ServiceView): void {
   const { sp } = v;
   for (const ip of sp.externalIPs) {
     const base = { protocol: sp.protocol, destination: ip, dport: sp.port };
-    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', rule(g.nat, { ...base, comment: `${sp.name} external IP`, target: jump(sp.chains.ext) }));
+    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', { ...base, comment: `${sp.name} external IP`, jump: sp.chains.ext });
     // No endpoints at all (REJECT), or none for external traffic (DROP what the EXT chain did not short-circuit).
     if (!v.hasExternal) {
       const f = v.externalFilter!;
-      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', rule(g.filter, { ...base, comment: f.comment, target: filterTarget(g, f.target) }));
+      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', { ...base, comment: f.comment, target: filterTarget(g, f.target) });
     }
   }
 }

@@ -1,11 +1,13 @@
 /**
- * Services and EndpointSlices to the Ruleset kube-proxy's iptables mode writes for one node and
- * one family. Service ports are emitted sorted by `namespace/name:port` then protocol (kube-proxy
- * walks a Go map, so its own order changes from sync to sync; the rules are the same).
+ * Services and EndpointSlices to the rules kube-proxy's iptables mode writes for one node and one
+ * family, as rule text (see rules.ts and lines.ts; the model is parsed from it on demand). Service
+ * ports are emitted sorted by `namespace/name:port` then protocol (kube-proxy walks a Go map, so
+ * its own order changes from sync to sync; the rules are the same).
  */
 import type { Issue } from '../../model/issue';
-import { emptyTable, isBuiltin, type Chain, type Ruleset, type Table, type TableName } from '../../model/ruleset';
-import { parseCidr } from '../../model/addr';
+import type { Ruleset, TableName } from '../../model/ruleset';
+import { parseCidr, type Family } from '../../model/addr';
+import { parseRestore } from '../../syntax/restore';
 import { writeBase, writeCanaries, writeJumps, writeTail } from './base';
 import { writeClusterIP, writeInternalMasquerade } from './cluster-ip';
 import { ChainSet, nodeOptions, viewOf, type Gen, type NodeOptions } from './context';
@@ -13,6 +15,8 @@ import { writeEndpointChains } from './endpoint-chains';
 import { writeExternalIPs } from './external-ip';
 import { writeFirewallChain, writeLoadBalancerIPs } from './load-balancer';
 import { markOf } from './marks';
+import { renderSave } from './render';
+import type { TableText } from './lines';
 import { servicePorts, type ServicePort } from './model';
 import { writeNodePort } from './node-port';
 import type { KubeObjects } from './objects';
@@ -21,11 +25,14 @@ import { writeExternalChain, writePolicyChains } from './service-chains';
 /** kube-proxy leaves out per-endpoint comments above this many endpoints (largeClusterEndpointsThreshold). */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
 
-/** A generated node ruleset, with the service ports it came from. */
+/** A generated node ruleset: the rule text per table and chain, with the service ports it came from. */
 export interface Generated {
-  ruleset: Ruleset;
-  /** Chains in the order kube-proxy declares them, per table (for the restore form). */
-  order: Map<TableName, string[]>;
+  family: Family;
+  /**
+   * Per table (filter, nat, mangle), the chains in the order kube-proxy declares them (built-in
+   * ones included, where the jumps go), each with its `-A CHAIN …` lines in save form.
+   */
+  tables: Map<TableName, TableText>;
   ports: ServicePort[];
   issues: Issue[];
 }
@@ -35,26 +42,33 @@ export function generate(objs: KubeObjects, options: Partial<NodeOptions> = {}):
   const opts = nodeOptions(options);
   if (opts.masqueradeBit < 0 || opts.masqueradeBit > 31 || !Number.isInteger(opts.masqueradeBit)) throw new RangeError(`masquerade bit ${opts.masqueradeBit} is not in 0..31`);
   const issues: Issue[] = [];
-  const ports = servicePorts(objs, opts.family, opts.hostname, issues);
-  const total = ports.reduce((n, p) => n + p.endpoints.length, 0);
+  const family = opts.family;
+  const ports = servicePorts(objs, family, opts.hostname, issues);
+  let total = 0;
+  for (const p of ports) total += p.endpoints.length;
   const fam = (s: string) => (s.includes(':') ? 'ipv6' : 'ipv4');
-  const podCidr = opts.clusterCidrs.find((c) => fam(c) === opts.family && typeof parseCidr(c, opts.family) !== 'string');
+  const podCidr = opts.clusterCidrs.find((c) => fam(c) === family && typeof parseCidr(c, family) !== 'string');
   const g: Gen = {
     opts,
-    nat: { family: opts.family, table: 'nat' },
-    filter: { family: opts.family, table: 'filter' },
-    chains: new ChainSet(),
+    family,
+    // Measured: a ClusterIP port's nat rules take about 150 bytes, an endpoint's about 240.
+    chains: new ChainSet(family, (1 << 16) + 200 * ports.length + 300 * total),
     mark: markOf(opts.masqueradeBit),
     largeCluster: total > LARGE_CLUSTER_ENDPOINTS,
     podCidr,
-    nodeIP: opts.nodeIPs.find((ip) => fam(ip) === opts.family),
+    nodeIP: opts.nodeIPs.find((ip) => fam(ip) === family),
   };
   writeBase(g);
   for (const sp of ports) writeServicePort(g, sp);
   writeTail(g);
   if (opts.builtinJumps) writeJumps(g);
   if (opts.canary) writeCanaries(g);
-  return { ...toRuleset(g), ports, issues };
+  const tables = new Map<TableName, TableText>();
+  for (const t of TABLE_ORDER) {
+    const chains = g.chains.tables.get(t);
+    if (chains) tables.set(t, chains);
+  }
+  return { family, tables, ports, issues };
 }
 
 /** Every rule of one service port, in kube-proxy's order. */
@@ -71,22 +85,15 @@ function writeServicePort(g: Gen, sp: ServicePort): void {
   writeEndpointChains(g, v);
 }
 
+/** The tables in the order iptables-save prints a kube-proxy node's (as the model held them). */
 const TABLE_ORDER: TableName[] = ['filter', 'nat', 'mangle'];
 
-function toRuleset(g: Gen): { ruleset: Ruleset; order: Map<TableName, string[]> } {
-  const tables: Table[] = [];
-  const order = new Map<TableName, string[]>();
-  for (const name of TABLE_ORDER) {
-    const chains = g.chains.tables.get(name);
-    if (!chains) continue;
-    const t = emptyTable(name);
-    const byName = new Map<string, Chain>(t.chains.map((c) => [c.name, c]));
-    for (const [c, rules] of chains) {
-      if (isBuiltin(name, c)) byName.get(c)!.rules.push(...rules);
-      else t.chains.push({ name: c, rules });
-    }
-    order.set(name, [...chains.keys()].filter((c) => !isBuiltin(name, c)));
-    tables.push(t);
-  }
-  return { ruleset: { family: g.opts.family, tables }, order };
+/** The generated rules as a model Ruleset (parsed from the save text): for tracing and JSON, not for printing. */
+export function toRuleset(gen: Generated): Ruleset {
+  const { ruleset, issues } = parseRestore(renderSave(gen), { family: gen.family });
+  const error = issues.find((i) => i.severity === 'error');
+  if (error) throw new Error(`kube-proxy generator: generated text does not parse: line ${error.line}: ${error.message}`);
+  // The tables in the order the text has them, so that the model prints back as renderSave does.
+  ruleset.tables.sort((a, b) => TABLE_ORDER.indexOf(a.name) - TABLE_ORDER.indexOf(b.name));
+  return ruleset;
 }

@@ -5,7 +5,6 @@
  */
 import type { Gen, ServiceView } from './context';
 import { filterTarget } from './cluster-ip';
-import { jump, rule, verdict } from './rules';
 import { cidrContains, parseCidr, parseIP } from '../../model/addr';
 
 /** KUBE-SERVICES, KUBE-PROXY-FIREWALL and KUBE-EXTERNAL-SERVICES rules for the ingress IPs. */
@@ -13,14 +12,14 @@ export function writeLoadBalancerIPs(g: Gen, v: ServiceView): void {
   const { sp } = v;
   for (const ip of sp.loadBalancerIPs) {
     const base = { protocol: sp.protocol, destination: ip, dport: sp.port };
-    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', rule(g.nat, { ...base, comment: `${sp.name} loadbalancer IP`, target: jump(v.loadBalancerChain) }));
+    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', { ...base, comment: `${sp.name} loadbalancer IP`, jump: v.loadBalancerChain });
     if (v.usesFwChain)
-      g.chains.add('filter', 'KUBE-PROXY-FIREWALL', rule(g.filter, { ...base, comment: `${sp.name} traffic not accepted by ${sp.chains.fw}`, target: verdict('DROP') }));
+      g.chains.add('filter', 'KUBE-PROXY-FIREWALL', { ...base, comment: `${sp.name} traffic not accepted by ${sp.chains.fw}`, jump: 'DROP' });
   }
   if (!v.hasExternal)
     for (const ip of sp.loadBalancerIPs) {
       const f = v.externalFilter!;
-      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', rule(g.filter, { protocol: sp.protocol, destination: ip, dport: sp.port, comment: f.comment, target: filterTarget(g, f.target) }));
+      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', { protocol: sp.protocol, destination: ip, dport: sp.port, comment: f.comment, target: filterTarget(g, f.target) });
     }
 }
 
@@ -31,14 +30,14 @@ export function writeFirewallChain(g: Gen, v: ServiceView): void {
   const fw = sp.chains.fw;
   const comment = `${sp.name} loadbalancer IP`;
   g.chains.chain('nat', fw);
-  const node = g.nodeIP ? parseIP(g.nodeIP, g.opts.family) : null;
+  const node = g.nodeIP ? parseIP(g.nodeIP, g.family) : null;
   let allowFromNode = false;
   for (const range of sp.sourceRanges) {
-    g.chains.add('nat', fw, rule(g.nat, { comment, source: range, target: jump(sp.chains.ext) }));
-    const c = parseCidr(range, g.opts.family);
+    g.chains.add('nat', fw, { comment, source: range, jump: sp.chains.ext });
+    const c = parseCidr(range, g.family);
     if (node && typeof c !== 'string' && cidrContains(c, node)) allowFromNode = true;
   }
   // A VIP bound locally makes a node's request to it come back with the VIP as source.
-  if (allowFromNode) for (const ip of sp.loadBalancerIPs) g.chains.add('nat', fw, rule(g.nat, { comment, source: ip, target: jump(sp.chains.ext) }));
-  g.chains.add('nat', fw, rule(g.nat, { comment: `other traffic to ${sp.name} will be dropped by KUBE-PROXY-FIREWALL` }));
+  if (allowFromNode) for (const ip of sp.loadBalancerIPs) g.chains.add('nat', fw, { comment, source: ip, jump: sp.chains.ext });
+  g.chains.add('nat', fw, { comment: `other traffic to ${sp.name} will be dropped by KUBE-PROXY-FIREWALL` });
 }

@@ -23,8 +23,15 @@ export function savedProbability(text: string): string {
   return `${s.slice(0, -11)}.${s.slice(-11)}`;
 }
 
-/** REJECT's default, as iptables-save spells it per family. */
-export const rejectWith = (f: Family): string[] => ['--reject-with', f === 'ipv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'];
+const probabilities: string[] = [];
+
+/** `-m statistic --mode random --probability P` for 1/n as iptables-save prints it back (one text per n). */
+export function statisticMatch(n: number): string {
+  return (probabilities[n] ??= ` -m statistic --mode random --probability ${savedProbability(kubeProbability(n))}`);
+}
+
+/** `-j REJECT` with its default reply, as iptables-save spells it per family. */
+export const rejectTarget = (f: Family): string => ` -j REJECT --reject-with ${f === 'ipv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`;
 
 /** The recent match's implicit `--mask … --rsource`, as iptables-save prints them. */
-export const recentTail = (f: Family): string[] => ['--mask', f === 'ipv4' ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '--rsource'];
+export const recentTail = (f: Family): string => ` --mask ${f === 'ipv4' ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'} --rsource`;

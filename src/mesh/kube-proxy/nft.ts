@@ -26,7 +26,7 @@ const endpointName = (sp: ServicePort, e: Endpoint) => named(`${baseName(sp)}__$
 /** The whole table, for one family, as `nft -f` input. */
 export function renderNft(gen: Generated, options: Partial<NodeOptions> = {}): string {
   const o = nodeOptions(options);
-  const fam = gen.ruleset.family;
+  const fam = gen.family;
   const t = `${fam === 'ipv4' ? 'ip' : 'ip6'} kube-proxy`;
   const ip = fam === 'ipv4' ? 'ip' : 'ip6';
   const addrType = fam === 'ipv4' ? 'ipv4_addr' : 'ipv6_addr';

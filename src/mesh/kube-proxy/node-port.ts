@@ -1,26 +1,20 @@
 /** NodePorts and health-check NodePorts: KUBE-NODEPORTS in nat (to the EXT chain) and filter (ACCEPT health checks). */
 import type { Gen, ServiceView } from './context';
 import { filterTarget } from './cluster-ip';
-import { jump, match, rule, verdict } from './rules';
+import { addrtypeLocal } from './rules';
 
 /** The NodePort rules of one service port. */
 export function writeNodePort(g: Gen, v: ServiceView): void {
   const { sp } = v;
   if (sp.nodePort !== 0) {
     // NodePorts are not subject to loadBalancerSourceRanges: always the EXT chain.
-    if (v.cat.any) g.chains.add('nat', 'KUBE-NODEPORTS', rule(g.nat, { comment: sp.name, protocol: sp.protocol, dport: sp.nodePort, target: jump(sp.chains.ext) }));
+    if (v.cat.any) g.chains.add('nat', 'KUBE-NODEPORTS', { comment: sp.name, protocol: sp.protocol, dport: sp.nodePort, jump: sp.chains.ext });
     if (!v.hasExternal) {
       const f = v.externalFilter!;
-      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', rule(g.filter, {
-        comment: f.comment,
-        matches: [match(g.filter, undefined, 'addrtype', '--dst-type', 'LOCAL')],
-        protocol: sp.protocol,
-        dport: sp.nodePort,
-        target: filterTarget(g, f.target),
-      }));
+      g.chains.add('filter', 'KUBE-EXTERNAL-SERVICES', { comment: f.comment, matches: addrtypeLocal('dst'), protocol: sp.protocol, dport: sp.nodePort, target: filterTarget(g, f.target) });
     }
   }
   // The health check answers whether or not this node has local endpoints; it is always TCP.
   if (sp.healthCheckNodePort !== 0)
-    g.chains.add('filter', 'KUBE-NODEPORTS', rule(g.filter, { comment: `${sp.name} health check node port`, protocol: 'tcp', dport: sp.healthCheckNodePort, target: verdict('ACCEPT') }));
+    g.chains.add('filter', 'KUBE-NODEPORTS', { comment: `${sp.name} health check node port`, protocol: 'tcp', dport: sp.healthCheckNodePort, jump: 'ACCEPT' });
 }

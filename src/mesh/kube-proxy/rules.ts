@@ -1,179 +1,191 @@
 /**
- * Small builders of model values for the generator: matches and targets go through the extension
- * registry (the extension's own parser builds its structure); an extension not registered yet is
- * kept as an unknown one whose words are already in iptables-save's canonical form, so the
- * output is the kernel's either way.
+ * The text of kube-proxy's rules, written directly in iptables-save's canonical form (option
+ * order, `/32` on addresses, quoted comments, the kernel's spelling of each extension's words), so
+ * that the save form, kube-proxy's restore input and a partial sync are all cut from the same
+ * lines. kube-proxy itself writes its restore input as text for the same reason: at 30,000
+ * Services a model value per rule, match and target cost more than the kernel took to load them.
+ * Tests hold the text to the model: parsing it with syntax/restore and printing it back with
+ * syntax/save must give it back unchanged, and the kernel must save it byte for byte.
  */
-import { parseCidr, type Cidr, type Family } from '../../model/addr';
-import type { MatchInstance, Rule, TableName, Target } from '../../model/ruleset';
-import { getMatch, getTarget } from '../../extensions/index';
-import type { Extension, GivenOption, ParseContext } from '../../extensions/types';
+import { formatCidr, parseCidr, type Family } from '../../model/addr';
+import { saveString } from '../../extensions/util';
+import type { LineBuffer } from './lines';
 
-/** What every builder needs to know about the rule it makes. */
-export interface RuleContext {
-  family: Family;
-  table: TableName;
-}
-
-function options(ext: Extension, words: string[]): GivenOption[] {
-  const out: GivenOption[] = [];
-  for (let i = 0; i < words.length; i++) {
-    let invert = false;
-    if (words[i] === '!') {
-      invert = true;
-      i++;
-    }
-    const name = words[i].replace(/^--/, '');
-    const spec = ext.options.find((o) => o.name === name || o.aliases?.includes(name));
-    if (!spec) throw new Error(`kube-proxy generator: ${ext.name} has no option --${name}`);
-    out.push({ name: spec.name, invert, args: words.slice(i + 1, i + 1 + spec.args), token: i });
-    i += spec.args;
-  }
-  return out;
-}
-
-// Rules are plain data that nobody mutates, so equal matches, targets and addresses are built
-// once and shared: at 30,000 Services this halves generation time and memory.
-const matchCache = new Map<string, MatchInstance>();
-const targetCache = new Map<string, Target>();
-const cidrCache = new Map<string, Cidr>();
-const commentCache = new Map<string, MatchInstance>();
-const CACHE_LIMIT = 100_000;
-
-const keyOf = (ctx: RuleContext, protocol: string | undefined, name: string, words: string[]) => `${ctx.family}\0${ctx.table}\0${protocol}\0${name}\0${words.join('\0')}`;
-
-/** `-m name words…` (words as iptables-save prints them). */
-export function match(ctx: RuleContext, protocol: string | undefined, name: string, ...words: string[]): MatchInstance {
-  // A comment does not depend on family, table or protocol; a service's endpoint chains share theirs.
-  if (name === 'comment') {
-    let c = commentCache.get(words[1]);
-    if (!c) {
-      c = buildMatch(ctx, protocol, name, words);
-      if (commentCache.size > CACHE_LIMIT) commentCache.clear();
-      commentCache.set(words[1], c);
-    }
-    return c;
-  }
-  const key = keyOf(ctx, protocol, name, words);
-  let m = matchCache.get(key);
-  if (!m) {
-    m = buildMatch(ctx, protocol, name, words);
-    if (matchCache.size > CACHE_LIMIT) matchCache.clear();
-    matchCache.set(key, m);
-  }
-  return m;
-}
-
-function buildMatch(ctx: RuleContext, protocol: string | undefined, name: string, words: string[]): MatchInstance {
-  const ext = getMatch(name);
-  if (!ext) return { kind: 'unknown', name, tokens: words };
-  const pctx: ParseContext = { family: ctx.family, table: ctx.table, protocol: protocol ? { value: protocol, invert: false } : undefined };
-  return { kind: 'match', name, info: ext.parse(options(ext, words), pctx) };
-}
-
-/** `-j NAME words…` for a target extension. */
-export function target(ctx: RuleContext, protocol: string | undefined, name: string, ...words: string[]): Target {
-  // A DNAT names one endpoint: nothing to share.
-  if (name === 'DNAT') return buildTarget(ctx, protocol, name, words);
-  const key = keyOf(ctx, protocol, name, words);
-  let t = targetCache.get(key);
-  if (!t) {
-    t = buildTarget(ctx, protocol, name, words);
-    if (targetCache.size > CACHE_LIMIT) targetCache.clear();
-    targetCache.set(key, t);
-  }
-  return t;
-}
-
-function buildTarget(ctx: RuleContext, protocol: string | undefined, name: string, words: string[]): Target {
-  const ext = getTarget(name);
-  if (!ext) return { kind: 'unknown', name, tokens: words };
-  const pctx: ParseContext = { family: ctx.family, table: ctx.table, protocol: protocol ? { value: protocol, invert: false } : undefined };
-  return { kind: 'extension', name, info: ext.parse(options(ext, words), pctx) };
-}
-
-const jumps = new Map<string, Target>();
-const protocols = new Map<string, { value: string; invert: boolean }>();
-
-/** `-j CHAIN` (one shared value per top-level chain: KUBE-MARK-MASQ alone is the target of most rules). */
-export const jump = (chain: string): Target => {
-  if (!chain.startsWith('KUBE-') || /^KUBE-(SEP|SVC|SVL|EXT|FW)-/.test(chain)) return { kind: 'jump', chain };
-  let t = jumps.get(chain);
-  if (!t) jumps.set(chain, (t = { kind: 'jump', chain }));
-  return t;
-};
-const VERDICTS = { ACCEPT: { kind: 'standard', verdict: 'ACCEPT' }, DROP: { kind: 'standard', verdict: 'DROP' }, RETURN: { kind: 'standard', verdict: 'RETURN' } } as const;
-/** `-j ACCEPT|DROP|RETURN`. */
-export const verdict = (v: 'ACCEPT' | 'DROP' | 'RETURN'): Target => VERDICTS[v];
-
-/** The fields of one rule, in the words kube-proxy uses. */
+/**
+ * The fields of one rule, in the words kube-proxy uses. Text that varies per rule (addresses,
+ * comments, the DNAT destination) is given in parts and written part by part: a string built with
+ * `+` is a tree that has to be flattened before its characters can be read, which cost more than
+ * writing the parts.
+ */
 export interface RuleSpec {
-  comment?: string;
-  protocol?: string;
+  /** The comment, or the parts it is made of. */
+  comment?: string | readonly string[];
+  protocol?: Protocol;
+  /** `-s` address or CIDR as given (printed as iptables-save prints it; left out for the any-address). */
   source?: string;
   notSource?: boolean;
+  /** `-d` address or CIDR as given. */
   destination?: string;
   notDestination?: boolean;
-  /** Matches after the comment (and before the protocol match when `dport` is set after them). */
-  matches?: MatchInstance[];
+  /** Match text after the comment (and before the protocol match when `dport` or `protocolMatch` is set). */
+  matches?: string;
   /** Adds `-m <protocol> --dport N` after `matches`. */
   dport?: number;
-  /** Matches after the protocol match. */
-  after?: MatchInstance[];
-  target?: Target;
+  /** Adds a bare `-m <protocol>` after `matches` (a DNAT rule with `-p` loads its protocol match). */
+  protocolMatch?: boolean;
+  /** `-j CHAIN` (or a built-in verdict). */
+  jump?: string;
+  /** `-j DNAT --to-destination ADDRESS:PORT`, the address as given. */
+  dnat?: string;
+  dnatPort?: number;
+  /** Any other target, as text (` -j MARK --set-xmark …`). */
+  target?: string;
 }
 
-function cidr(text: string, family: Family): Cidr {
-  if (family === 'ipv4') {
-    const q = quadCidr(text);
-    if (q) return q;
+/** The protocols of Service ports. */
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+
+const PROTOCOL = { tcp: ' -p tcp', udp: ' -p udp', sctp: ' -p sctp' };
+const PROTOCOL_MATCH = { tcp: ' -m tcp', udp: ' -m udp', sctp: ' -m sctp' };
+
+/** Write one rule line: `-A CHAIN` and the spec in saveRuleSpec's order (addresses, protocol, matches, target). */
+export function writeRule(out: LineBuffer, family: Family, chain: string, s: RuleSpec): void {
+  out.write('-A ');
+  out.write(chain);
+  if (s.source !== undefined) writeAddress(out, ' -s ', s.source, !!s.notSource, family);
+  if (s.destination !== undefined) writeAddress(out, ' -d ', s.destination, !!s.notDestination, family);
+  if (s.protocol) out.write(PROTOCOL[s.protocol]);
+  if (s.comment !== undefined) writeComment(out, s.comment);
+  if (s.matches) out.write(s.matches);
+  if (s.protocol && (s.dport !== undefined || s.protocolMatch)) {
+    out.write(PROTOCOL_MATCH[s.protocol]);
+    if (s.dport !== undefined) {
+      out.write(' --dport ');
+      out.writeNumber(s.dport);
+    }
   }
-  const key = `${family}\0${text}`;
-  let c = cidrCache.get(key);
-  if (!c) {
-    const parsed = parseCidr(text, family);
-    if (typeof parsed === 'string') throw new Error(`kube-proxy generator: ${text}: ${parsed}`);
-    if (cidrCache.size > CACHE_LIMIT) cidrCache.clear();
-    cidrCache.set(key, (c = parsed));
-  }
-  return c;
+  if (s.jump) {
+    out.write(' -j ');
+    out.write(s.jump);
+  } else if (s.dnat !== undefined) {
+    out.write(' -j DNAT --to-destination ');
+    if (family === 'ipv6') out.write('[');
+    writeIP(out, s.dnat, family);
+    out.write(family === 'ipv6' ? ']:' : ':');
+    out.writeNumber(s.dnatPort ?? 0);
+  } else if (s.target) out.write(s.target);
+  out.write('\n');
 }
 
-const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/;
-
-/** `a.b.c.d[/n]` without ipaddr.js (a profile of 30,000 Services put a fifth of the time there); undefined for anything else. */
-function quadCidr(text: string): Cidr | undefined {
-  const m = QUAD.exec(text);
-  if (!m) return undefined;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    if (m[i].length > 1 && m[i][0] === '0') return undefined;
-    const o = Number(m[i]);
-    if (o > 255) return undefined;
-    v = v * 256 + o;
-  }
-  const prefix = m[5] === undefined ? 32 : Number(m[5]);
-  if (prefix > 32) return undefined;
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { family: 'ipv4', addr: BigInt((v & mask) >>> 0), mask: BigInt(mask) };
+/** `[!] flag ADDRESS/PREFIX`; iptables-save leaves out the any-address unless it is negated. */
+function writeAddress(out: LineBuffer, flag: string, text: string, invert: boolean, family: Family): void {
+  const host = family === 'ipv4' && canonicalQuad(text);
+  const t = host ? text : cidrText(text, family);
+  if (!invert && (t === '0.0.0.0/0' || t === '::/0')) return;
+  out.write(invert ? ' !' + flag : flag);
+  out.write(t);
+  if (host) out.write('/32');
 }
 
-/** One rule built from its spec. */
-export function rule(ctx: RuleContext, s: RuleSpec): Rule {
-  const r: Rule = { matches: [] };
-  if (s.source) r.source = { value: cidr(s.source, ctx.family), invert: !!s.notSource };
-  if (s.destination) r.destination = { value: cidr(s.destination, ctx.family), invert: !!s.notDestination };
-  if (s.protocol) {
-    let p = protocols.get(s.protocol);
-    if (!p) protocols.set(s.protocol, (p = { value: s.protocol, invert: false }));
-    r.protocol = p;
+function writeIP(out: LineBuffer, text: string, family: Family): void {
+  out.write(family === 'ipv4' && canonicalQuad(text) ? text : ipText(text, family));
+}
+
+// How xtables_save_string prints a text: bare, quoted, or quoted with escapes.
+const BARE = 0;
+const QUOTED = 1;
+const ESCAPED = 2;
+
+function quoting(s: string, q: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 39 || c === 92) return ESCAPED;
+    // saveString leaves [-_0-9a-zA-Z]+ bare.
+    if (!(c === 45 || c === 95 || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) q = QUOTED;
   }
-  if (s.comment !== undefined) r.matches.push(match(ctx, s.protocol, 'comment', '--comment', s.comment));
-  r.matches.push(...(s.matches ?? []));
-  if (s.protocol && (s.dport !== undefined || s.after)) {
-    r.matches.push(s.dport !== undefined ? match(ctx, s.protocol, s.protocol, '--dport', String(s.dport)) : match(ctx, s.protocol, s.protocol));
+  return q;
+}
+
+/** `-m comment --comment TEXT` from the parts of TEXT, quoted as saveString quotes the whole (a test holds them equal). */
+export function writeComment(out: LineBuffer, comment: string | readonly string[]): void {
+  const parts = typeof comment === 'string' ? [comment] : comment;
+  let q = BARE;
+  let length = 0;
+  for (const p of parts) {
+    q = quoting(p, q);
+    length += p.length;
+    if (q === ESCAPED) break;
   }
-  r.matches.push(...(s.after ?? []));
-  if (s.target) r.target = s.target;
-  return r;
+  if (length === 0 && q === BARE) q = QUOTED;
+  if (q === ESCAPED) {
+    out.write(commentMatch(parts.join('')));
+    return;
+  }
+  out.write(q === BARE ? ' -m comment --comment ' : ' -m comment --comment "');
+  for (const p of parts) out.write(p);
+  if (q === QUOTED) out.write('"');
+}
+
+/** `-m comment --comment TEXT`, quoted as xtables_save_string quotes it. */
+export const commentMatch = (text: string): string => ' -m comment --comment' + saveString(text);
+
+/** `-m addrtype --src-type LOCAL` or `--dst-type LOCAL`. */
+export const addrtypeLocal = (dir: 'src' | 'dst'): string => ` -m addrtype --${dir}-type LOCAL`;
+
+/** `-m conntrack [!] --ctstate STATES` (states in the kernel's order: INVALID,NEW,RELATED,ESTABLISHED,…,DNAT). */
+export const ctstate = (states: string, invert = false): string => ` -m conntrack${invert ? ' !' : ''} --ctstate ${states}`;
+
+/** `-m mark [!] --mark MARK/MARK`. */
+export const markMatch = (mark: string, invert = false): string => ` -m mark${invert ? ' !' : ''} --mark ${mark}/${mark}`;
+
+/** `-j MARK --set-xmark VALUE/MASK` (kube-proxy's --or-mark M is --set-xmark M/M, --xor-mark M is M/0x0). */
+export const setXmark = (value: string, mask: string): string => ` -j MARK --set-xmark ${value}/${mask}`;
+
+const v4Cache = new Map<string, string>();
+const v6Cache = new Map<string, string>();
+const CACHE_LIMIT = 100_000;
+
+/** Whether `s` is a dotted quad as inet_ntop prints it (no leading zeros, octets ≤ 255). */
+function canonicalQuad(s: string): boolean {
+  let dots = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = octet = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return false;
+      octet = octet * 10 + c - 48;
+      if (++digits > 3 || octet > 255) return false;
+    } else return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/**
+ * An address or CIDR as iptables-save prints `-s`/`-d`: `/32` (`/128`) on a host, the network of
+ * a CIDR (the kernel masks `192.168.1.5/16` to `192.168.0.0/16`), IPv6 as inet_ntop writes it.
+ */
+function cidrText(text: string, family: Family): string {
+  // Almost every address a node has is a plain IPv4 host: no parsing needed to print it back.
+  if (family === 'ipv4' && canonicalQuad(text)) return text + '/32';
+  const cache = family === 'ipv4' ? v4Cache : v6Cache;
+  let t = cache.get(text);
+  if (t === undefined) {
+    const c = parseCidr(text, family);
+    if (typeof c === 'string') throw new Error(`kube-proxy generator: ${text}: ${c}`);
+    t = formatCidr(c);
+    if (cache.size > CACHE_LIMIT) cache.clear();
+    cache.set(text, t);
+  }
+  return t;
+}
+
+/** An address as inet_ntop prints it (DNAT's `--to-destination`). */
+function ipText(ip: string, family: Family): string {
+  if (family === 'ipv4' && canonicalQuad(ip)) return ip;
+  const t = cidrText(ip, family);
+  return t.slice(0, t.lastIndexOf('/'));
 }

@@ -5,8 +5,8 @@
  */
 import type { Gen, ServiceView } from './context';
 import type { Endpoint } from './model';
-import { jump, match, rule } from './rules';
-import { kubeProbability, recentTail, savedProbability } from './marks';
+import { addrtypeLocal } from './rules';
+import { recentTail, statisticMatch } from './marks';
 
 /** The KUBE-EXT chain of a service port reachable from outside. */
 export function writeExternalChain(g: Gen, v: ServiceView): void {
@@ -16,15 +16,14 @@ export function writeExternalChain(g: Gen, v: ServiceView): void {
   g.chains.chain('nat', ext);
   if (!sp.externalPolicyLocal) {
     // Endpoints may be on other nodes: masquerade so replies come back through this one.
-    g.chains.add('nat', ext, rule(g.nat, { comment: `masquerade traffic for ${sp.name} external destinations`, target: jump('KUBE-MARK-MASQ') }));
+    g.chains.add('nat', ext, { comment: `masquerade traffic for ${sp.name} external destinations`, jump: 'KUBE-MARK-MASQ' });
   } else {
     // Pods reaching an external address of the Service behave as if they went out and came back: Cluster policy.
-    if (g.podCidr) g.chains.add('nat', ext, rule(g.nat, { comment: `pod traffic for ${sp.name} external destinations`, source: g.podCidr, target: jump(sp.chains.svc) }));
-    const local = () => [match(g.nat, undefined, 'addrtype', '--src-type', 'LOCAL')];
-    g.chains.add('nat', ext, rule(g.nat, { comment: `masquerade LOCAL traffic for ${sp.name} external destinations`, matches: local(), target: jump('KUBE-MARK-MASQ') }));
-    g.chains.add('nat', ext, rule(g.nat, { comment: `route LOCAL traffic for ${sp.name} external destinations`, matches: local(), target: jump(sp.chains.svc) }));
+    if (g.podCidr !== undefined) g.chains.add('nat', ext, { comment: `pod traffic for ${sp.name} external destinations`, source: g.podCidr, jump: sp.chains.svc });
+    g.chains.add('nat', ext, { comment: `masquerade LOCAL traffic for ${sp.name} external destinations`, matches: addrtypeLocal('src'), jump: 'KUBE-MARK-MASQ' });
+    g.chains.add('nat', ext, { comment: `route LOCAL traffic for ${sp.name} external destinations`, matches: addrtypeLocal('src'), jump: sp.chains.svc });
   }
-  if (v.hasExternal) g.chains.add('nat', ext, rule(g.nat, { target: jump(v.externalPolicyChain) }));
+  if (v.hasExternal) g.chains.add('nat', ext, { jump: v.externalPolicyChain });
 }
 
 /** KUBE-SVC (Cluster policy) and KUBE-SVL (Local policy) chains with their endpoint choice. */
@@ -36,17 +35,13 @@ export function writePolicyChains(g: Gen, v: ServiceView): void {
 function writeDispatch(g: Gen, v: ServiceView, chain: string, eps: Endpoint[]): void {
   const { sp } = v;
   g.chains.chain('nat', chain);
-  const comment = (e: Endpoint) => (g.largeCluster ? undefined : `${sp.name} -> ${e.text}`);
+  // The comment names the endpoint (none in a large cluster).
+  const comment = (e: Endpoint) => (g.largeCluster ? undefined : [sp.name, ' -> ', e.text]);
   if (sp.affinitySeconds !== undefined)
     for (const e of eps)
-      g.chains.add('nat', chain, rule(g.nat, {
-        comment: comment(e),
-        matches: [match(g.nat, undefined, 'recent', '--rcheck', '--seconds', String(sp.affinitySeconds), '--reap', '--name', e.chain, ...recentTail(g.opts.family))],
-        target: jump(e.chain),
-      }));
+      g.chains.add('nat', chain, { comment: comment(e), matches: ` -m recent --rcheck --seconds ${sp.affinitySeconds} --reap --name ${e.chain}${recentTail(g.family)}`, jump: e.chain });
   eps.forEach((e, i) => {
     const n = eps.length - i;
-    const matches = n > 1 ? [match(g.nat, undefined, 'statistic', '--mode', 'random', '--probability', savedProbability(kubeProbability(n)))] : [];
-    g.chains.add('nat', chain, rule(g.nat, { comment: comment(e), matches, target: jump(e.chain) }));
+    g.chains.add('nat', chain, { comment: comment(e), matches: n > 1 ? statisticMatch(n) : undefined, jump: e.chain });
   });
 }

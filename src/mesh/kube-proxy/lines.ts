@@ -1,0 +1,219 @@
+/**
+ * Rule text as kube-proxy keeps it (its LineBuffer): bytes in one growable buffer per table, with
+ * the ranges each chain's rules occupy. A node with 30,000 Services has 300,000 rules; as strings
+ * (one per rule, or a tree of the pieces `+` makes) they are millions of small objects that V8's
+ * young generation copies again and again before the text is printed, which cost more than
+ * writing them. Bytes in an ArrayBuffer are never copied by the collector, and the save form is
+ * one copy of the ranges in chain order and one decode (a slice of the decoded text per range,
+ * joined, was no quicker; nor was copyWithin inside one buffer shared by the tables).
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A growable buffer of UTF-8 text. */
+export class LineBuffer {
+  bytes: Uint8Array;
+  length = 0;
+
+  /** A buffer with room for `capacity` bytes before it first grows. */
+  constructor(capacity = 1 << 20) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  private grow(need: number): void {
+    let size = this.bytes.length * 2;
+    while (size < this.length + need) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.bytes.subarray(0, this.length));
+    this.bytes = b;
+  }
+
+  /** Append `s` (short ASCII is copied directly; anything else goes through the UTF-8 encoder). */
+  write(s: string): void {
+    const n = s.length;
+    if (this.length + n * 3 > this.bytes.length) this.grow(n * 3);
+    const b = this.bytes;
+    const at = this.length;
+    // Measured: the encoder's call costs as much as copying about 30 characters by hand, and it
+    // copies longer texts (comments, chain lines) three times faster.
+    if (n >= 32) {
+      this.length = at + encoder.encodeInto(s, b.subarray(at)).written;
+      return;
+    }
+    let high = 0;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      high |= c;
+      b[at + i] = c;
+    }
+    if (high < 128) this.length = at + n;
+    else this.length = at + encoder.encodeInto(s, b.subarray(at)).written;
+  }
+
+  /** Append a non-negative integer in decimal. */
+  writeNumber(v: number): void {
+    if (this.length + 16 > this.bytes.length) this.grow(16);
+    const b = this.bytes;
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    let at = this.length + digits;
+    this.length = at;
+    do {
+      b[--at] = 48 + (v % 10);
+      v = Math.floor(v / 10);
+    } while (v > 0);
+  }
+
+  /** Append the bytes `from[start..end)`. */
+  copy(from: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.length + n > this.bytes.length) this.grow(n);
+    // Short ranges are copied faster by hand than through a subarray view.
+    if (n < 64) {
+      const b = this.bytes;
+      const at = this.length;
+      for (let i = 0; i < n; i++) b[at + i] = from[start + i];
+    } else this.bytes.set(from.subarray(start, end), this.length);
+    this.length += n;
+  }
+
+  /** The text written so far. */
+  text(): string {
+    return decoder.decode(this.bytes.subarray(0, this.length));
+  }
+}
+
+/** A growable array of 32-bit integers. */
+class Ints {
+  data = new Int32Array(1024);
+  length = 0;
+  push(v: number): number {
+    if (this.length === this.data.length) {
+      const d = new Int32Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
+    this.data[this.length] = v;
+    return this.length++;
+  }
+}
+
+/**
+ * One table's rule text: chains in the order they were declared, each with the byte ranges of its
+ * rules in `lines`, as a linked list of ranges in typed arrays. 120,000 chains as a JavaScript
+ * array of ranges each were 240,000 objects for the collector to mark again and again while the
+ * generator filled the heap; here a chain is a number.
+ */
+export class TableText {
+  readonly lines: LineBuffer;
+  /** Chain names in declaration order (a chain's id is its index). */
+  readonly names: string[] = [];
+  private readonly ids = new Map<string, number>();
+  // Per chain: its first and last range (-1: no rules). Per range: start, end and the next range.
+  private readonly head = new Ints();
+  private readonly tail = new Ints();
+  private readonly start = new Ints();
+  private readonly end = new Ints();
+  private readonly next = new Ints();
+  // The chain used last: most rules follow one of their own chain (a KUBE-SEP chain's two rules,
+  // a KUBE-SVC chain's endpoints), so most lookups end here.
+  private lastName = '';
+  private lastId = -1;
+
+  /** A table whose rules are expected to take about `capacity` bytes. */
+  constructor(capacity?: number) {
+    this.lines = new LineBuffer(capacity);
+  }
+
+  /** The id of a chain, declaring it on first use. */
+  declare(name: string): number {
+    if (name === this.lastName) return this.lastId;
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.ids.set(name, id);
+      this.names.push(name);
+      this.head.push(-1);
+      this.tail.push(-1);
+    }
+    this.lastName = name;
+    this.lastId = id;
+    return id;
+  }
+
+  /** Whether the chain is declared. */
+  has(name: string): boolean {
+    return this.ids.has(name);
+  }
+
+  private range(start: number, end: number, next: number): number {
+    this.start.push(start);
+    this.end.push(end);
+    return this.next.push(next);
+  }
+
+  /** Record that `lines[start..end)` holds rules appended to `name`. */
+  append(name: string, start: number, end: number): void {
+    const id = this.declare(name);
+    const last = this.tail.data[id];
+    // Consecutive rules of one chain (a whole KUBE-SEP chain, say) make one range.
+    if (last >= 0 && this.end.data[last] === start) this.end.data[last] = end;
+    else {
+      const r = this.range(start, end, -1);
+      if (last >= 0) this.next.data[last] = r;
+      else this.head.data[id] = r;
+      this.tail.data[id] = r;
+    }
+  }
+
+  /** Record that `lines[start..end)` holds a rule inserted at the head of `name`. */
+  insert(name: string, start: number, end: number): void {
+    const id = this.declare(name);
+    const r = this.range(start, end, this.head.data[id]);
+    this.head.data[id] = r;
+    if (this.tail.data[id] < 0) this.tail.data[id] = r;
+  }
+
+  /** Copy the rules of `name` to `out`. */
+  copyChain(name: string, out: LineBuffer): void {
+    const id = this.ids.get(name);
+    if (id === undefined) return;
+    const bytes = this.lines.bytes;
+    for (let r = this.head.data[id]; r >= 0; r = this.next.data[r]) out.copy(bytes, this.start.data[r], this.end.data[r]);
+  }
+
+  /** The byte length of a chain's rules, and its ranges as [start, end, …]. */
+  private ranges(name: string): number[] | undefined {
+    const id = this.ids.get(name);
+    if (id === undefined) return undefined;
+    const out: number[] = [];
+    for (let r = this.head.data[id]; r >= 0; r = this.next.data[r]) out.push(this.start.data[r], this.end.data[r]);
+    return out;
+  }
+
+  /** Whether chain `name` holds the same rule text here and in `other`. */
+  sameChain(name: string, other: TableText): boolean {
+    const a = this.ranges(name);
+    const b = other.ranges(name);
+    if (!a || !b) return false;
+    let la = 0;
+    let lb = 0;
+    for (let i = 0; i < a.length; i += 2) la += a[i + 1] - a[i];
+    for (let i = 0; i < b.length; i += 2) lb += b[i + 1] - b[i];
+    if (la !== lb) return false;
+    // Walk both range lists byte by byte.
+    const x = this.lines.bytes;
+    const y = other.lines.bytes;
+    let i = 0;
+    let j = 0;
+    let p = a[0];
+    let q = b[0];
+    for (let k = 0; k < la; k++) {
+      while (p === a[i + 1]) p = a[(i += 2)];
+      while (q === b[j + 1]) q = b[(j += 2)];
+      if (x[p++] !== y[q++]) return false;
+    }
+    return true;
+  }
+}
