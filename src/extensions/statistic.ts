@@ -18,8 +18,22 @@ function strtod(text: string): number {
   return /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
 }
 
-/** `%.11f` of raw / 2^31, exact and rounded half to even as glibc's printf rounds. */
+const printed = new Map<number, string>();
+
+/**
+ * `%.11f` of raw / 2^31, exact and rounded half to even as glibc's printf rounds. Remembered by
+ * value: rulesets repeat a few probabilities (kube-proxy's 1/n) over thousands of rules.
+ */
 export function formatProbability(raw: number): string {
+  let s = printed.get(raw);
+  if (s === undefined) {
+    if (printed.size >= 4096) printed.clear();
+    printed.set(raw, (s = exactProbability(raw)));
+  }
+  return s;
+}
+
+function exactProbability(raw: number): string {
   const num = BigInt(raw) * 10n ** 11n;
   const den = BigInt(SCALE);
   let q = num / den;
@@ -27,6 +41,14 @@ export function formatProbability(raw: number): string {
   if (twice > den || (twice === den && q % 2n === 1n)) q++;
   const s = q.toString().padStart(12, '0');
   return `${s.slice(0, -11)}.${s.slice(-11)}`;
+}
+
+const labels = new WeakMap<StatisticInfo, string>();
+/** The label of a rule's random branch, made once per rule rather than once per packet. */
+function branchLabel(i: StatisticInfo & { mode: 'random' }): string {
+  let l = labels.get(i);
+  if (l === undefined) labels.set(i, (l = `statistic random ${formatProbability(i.probability)}`));
+  return l;
 }
 
 export const statistic: MatchExtension<StatisticInfo> = {
@@ -85,7 +107,7 @@ export const statistic: MatchExtension<StatisticInfo> = {
   match(i, _p, ctx) {
     if (i.mode === 'random') {
       // statistic_mt: (prandom_u32() & 0x7fffffff) < probability
-      const hit = ctx.chance(i.probability / SCALE, `statistic random ${formatProbability(i.probability)}`);
+      const hit = ctx.chance(i.probability / SCALE, branchLabel(i));
       return hit !== i.invert;
     }
     // the kernel's per-rule counter: the 0-based packet index modulo n equals --packet

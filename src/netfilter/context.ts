@@ -4,16 +4,15 @@
  */
 import type { Family } from '../model/addr';
 import type { EvalContext, NatRequest } from '../extensions/types';
-import type { Host } from '../model/host';
 import type { Packet } from '../model/packet';
 import type { Hook, Ruleset, TableName } from '../model/ruleset';
-import { addrTypes } from './addrtype';
+import type { Fib } from './fib';
 
 /** The trace a context belongs to. */
 export interface CtxOwner {
-  e: { host: Host; state<T>(key: object, init: () => T): T };
+  e: { fib: Fib; state<T>(key: object, init: () => T): T };
   pendingNat?: NatRequest;
-  choose(p: number, label: string, notes: string[]): boolean;
+  choose(p: number, label: string, ctx: Ctx): boolean;
   tproxyTo(p: Packet, addr: bigint | undefined, port: number, mark?: { value: number; mask: number }): boolean;
 }
 
@@ -32,19 +31,23 @@ export class Rng {
   }
 }
 
-/** What matches and targets see of the trace (kept as one object per trace: no closures per rule). */
+/**
+ * What matches and targets see of the trace (kept as one object per trace: no closures per rule).
+ * A rule's notes array is made by its first note: most rules write none.
+ */
 export class Ctx implements EvalContext {
   family: Family = 'ipv4';
   table: TableName = 'filter';
   hook: Hook = 'INPUT';
   p!: Packet;
-  notes: string[] = [];
+  notes: string[] | undefined = undefined;
   constructor(private run: CtxOwner) {}
+  /** The types of an address: a set shared between calls, which extensions only read. */
   addrType(addr: bigint, iface?: string): Set<string> {
-    return addrTypes(this.run.e.host, this.family, addr, iface);
+    return this.run.e.fib.addrType(this.family, addr, iface);
   }
   chance(p: number, label: string): boolean {
-    return this.run.choose(p, label, this.notes);
+    return this.run.choose(p, label, this);
   }
   state<T>(key: object, init: () => T): T {
     return this.run.e.state(key, init);
@@ -56,7 +59,7 @@ export class Ctx implements EvalContext {
     return this.run.tproxyTo(this.p, addr, port, mark);
   }
   note(text: string): void {
-    this.notes.push(text);
+    (this.notes ??= []).push(text);
   }
 }
 

@@ -3,13 +3,20 @@
  * prints: table:chain:rule|policy|return:VERDICT), the packet after each rewrite, and where the
  * packet ended. The JSON form is documented in docs/trace-json.md and kept stable.
  */
-import { formatIP, type Family } from '../model/addr';
+import type { Family } from '../model/addr';
+import { formatAddr } from '../model/fast-addr';
 import type { Packet } from '../model/packet';
 import { protocolName } from '../model/protocols';
 import type { Hook, TableName } from '../model/ruleset';
+import type { RuleResult } from '../extensions/types';
 
 /** Verdicts as the kernel's trace prints them. */
 export type Verdict = 'CONTINUE' | 'JUMP' | 'GOTO' | 'RETURN' | 'ACCEPT' | 'DROP' | 'REJECT' | 'QUEUE';
+
+/** A rule result's verdict as the kernel's trace prints it. */
+export const VERDICT: Record<RuleResult['verdict'], Verdict> = {
+  continue: 'CONTINUE', accept: 'ACCEPT', drop: 'DROP', return: 'RETURN', jump: 'JUMP', goto: 'GOTO', reject: 'REJECT', queue: 'QUEUE',
+};
 
 /** The packet's fields as a step or result shows them. */
 export interface PacketView {
@@ -106,9 +113,9 @@ export function viewPacket(p: Packet): PacketView {
   return {
     family: p.family,
     proto: protocolName(p.protocol),
-    src: formatIP(p.src, p.family),
+    src: formatAddr(p.src, p.family),
     sport: p.sport,
-    dst: formatIP(p.dst, p.family),
+    dst: formatAddr(p.dst, p.family),
     dport: p.dport,
     mark: '0x' + (p.mark >>> 0).toString(16),
     in: p.inInterface ?? null,

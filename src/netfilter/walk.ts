@@ -3,26 +3,32 @@
  * stack, goto (no return address), RETURN, the implicit return at the end of a user chain, and
  * the policy when a built-in chain runs out or RETURNs. Non-terminal targets continue.
  */
-import { getMatch, getTarget } from '../extensions/index';
-import type { EvalContext, MatchResult, RuleResult } from '../extensions/types';
+import type { EvalContext, NatRequest, RuleResult } from '../extensions/types';
 import type { Packet } from '../model/packet';
-import type { Hook, Rule, TableName } from '../model/ruleset';
+import type { Hook, TableName } from '../model/ruleset';
 import { saveRuleSpec } from '../syntax/save';
-import { candidates, type CompiledChain, type CompiledTable } from './compile';
+import { candidates, chainOf, TargetKind, type CompiledChain, type CompiledRule, type CompiledTable } from './compile';
 import { compiledHeaderMatches } from './header';
-import { viewPacket, type Step, type Verdict } from './trace';
+import { VERDICT, viewPacket, type PacketView, type Step } from './trace';
+
+/** The evaluation context of one table walk: notes of the current rule are made on the first one written. */
+export interface RuleContext extends EvalContext {
+  notes: string[] | undefined;
+}
 
 /** What the walk needs from the trace it belongs to. */
 export interface Walker {
   steps: Step[];
   assume: 'match' | 'nomatch';
   assumptions: string[];
+  /** Set by a NAT target; the walk then calls afterTarget. */
+  pendingNat?: NatRequest;
   /** The evaluation context for matches and targets of this table at this hook. */
-  context(table: TableName, hook: Hook, p: Packet, notes: string[]): EvalContext;
+  context(table: TableName, hook: Hook, p: Packet): RuleContext;
   /** Called once per table walk, after its first step, with the packet's mark then (Trace.entries). */
   firstStep?(mark: number): void;
   /** Apply what the target asked of the flow (NAT); returns a verdict that overrides the target's (REDIRECT without an address drops). */
-  afterTarget(table: TableName, hook: Hook, p: Packet, notes: string[]): RuleResult | undefined;
+  afterTarget(table: TableName, hook: Hook, p: Packet, ctx: RuleContext): RuleResult | undefined;
 }
 
 /** How a table let the packet go. */
@@ -34,83 +40,40 @@ export interface TableOutcome {
   rule: number | null;
 }
 
-/** Targets the kernel treats as pure side effects: they always continue. */
-const SIDE_EFFECT_TARGETS = new Set(['TRACE', 'LOG', 'NFLOG', 'ULOG', 'AUDIT']);
+/** The rule's spec as `iptables -S` prints it after `-A CHAIN` (built once per compiled rule). */
+const ruleSpec = (r: CompiledRule, family: Packet['family']): string => (r.spec ??= saveRuleSpec(r.rule, { family, numeric: true }));
 
-const specText = new WeakMap<Rule, string>();
-const lineText = new WeakMap<Rule, string>();
-/** A rule's spec as `iptables -S` prints it after `-A CHAIN` (cached per rule). */
-function ruleSpec(r: Rule, family: Packet['family']): string {
-  let s = specText.get(r);
-  if (s === undefined) specText.set(r, (s = saveRuleSpec(r, { family, numeric: true })));
-  return s;
+/** The rule as `iptables -S` prints it (built once per compiled rule: a rule lives in one chain). */
+function ruleLine(chain: string, r: CompiledRule, family: Packet['family']): string {
+  return (r.text ??= `-A ${chain}${ruleSpec(r, family)}`);
 }
 
-/** The rule as `iptables -S` prints it (cached per rule: a rule lives in one chain). */
-export function ruleLine(chain: string, r: Rule, family: Packet['family']): string {
-  let s = lineText.get(r);
-  if (s === undefined) lineText.set(r, (s = `-A ${chain}${ruleSpec(r, family)}`));
-  return s;
-}
-
-function commentOf(r: Rule): string | undefined {
-  for (const m of r.matches) if (m.kind === 'match' && m.name === 'comment') return (m.info as { comment: string }).comment;
-  return undefined;
-}
-
-function evalMatches(w: Walker, r: Rule, p: Packet, ctx: EvalContext, notes: string[]): boolean {
+function evalMatches(w: Walker, r: CompiledRule, p: Packet, ctx: RuleContext): boolean {
+  let res = r.fn0!(r.info0, p, ctx);
+  if (res === false) return false;
   let undecided: string[] | undefined;
-  for (const m of r.matches) {
-    let res: MatchResult;
-    if (m.kind === 'unknown') res = { undecided: `match "${m.name}" is not modelled` };
-    else {
-      const ext = getMatch(m.name);
-      res = ext?.match ? ext.match(m.info, p, ctx) : { undecided: `match "${m.name}" has no evaluation yet` };
-    }
+  if (res !== true) undecided = [res.undecided];
+  for (const m of r.more) {
+    res = m.fn(m.info, p, ctx);
     if (res === false) return false;
     if (res !== true) (undecided ??= []).push(res.undecided);
   }
   if (!undecided) return true;
   const text = `${undecided.join('; ')}: assumed ${w.assume === 'match' ? 'to match' : 'not to match'} (--assume)`;
-  notes.push(text);
+  ctx.note(text);
   w.assumptions.push(`${ctx.table}:${ruleSpec(r, p.family).trimStart()}: ${text}`);
   return w.assume === 'match';
 }
 
-function evalTarget(w: Walker, r: Rule, p: Packet, ctx: EvalContext, notes: string[]): RuleResult {
-  const t = r.target;
-  if (!t) return { verdict: 'continue' };
-  switch (t.kind) {
-    case 'standard':
-      return t.verdict === 'QUEUE' ? { verdict: 'queue', queue: 0 } : { verdict: t.verdict.toLowerCase() as 'accept' | 'drop' | 'return' };
-    case 'jump':
-      return { verdict: 'jump', chain: t.chain };
-    case 'goto':
-      return { verdict: 'goto', chain: t.chain };
-    default: {
-      const ext = t.kind === 'extension' ? getTarget(t.name) : undefined;
-      if (ext?.target && t.kind === 'extension') return ext.target(t.info, p, ctx);
-      if (!SIDE_EFFECT_TARGETS.has(t.name)) {
-        const text = `target ${t.name} is not modelled: assumed to continue`;
-        notes.push(text);
-        w.assumptions.push(`${ctx.table}:${ruleSpec(r, p.family).trimStart()}: ${text}`);
-      }
-      return { verdict: 'continue' };
-    }
-  }
+const CONTINUE: RuleResult = { verdict: 'continue' };
+
+function evalTarget(w: Walker, r: CompiledRule, p: Packet, ctx: RuleContext): RuleResult {
+  if (r.targetKind === TargetKind.Extension) return r.targetFn!(r.targetInfo, p, ctx);
+  const text = `target ${r.targetName} is not modelled: assumed to continue`;
+  ctx.note(text);
+  w.assumptions.push(`${ctx.table}:${ruleSpec(r, p.family).trimStart()}: ${text}`);
+  return CONTINUE;
 }
-
-const VERDICT: Record<RuleResult['verdict'], Verdict> = {
-  continue: 'CONTINUE', accept: 'ACCEPT', drop: 'DROP', return: 'RETURN', jump: 'JUMP', goto: 'GOTO', reject: 'REJECT', queue: 'QUEUE',
-};
-
-interface Frame {
-  cc: CompiledChain;
-  list: number[] | null;
-  i: number;
-}
-
-const frame = (cc: CompiledChain, p: Packet): Frame => ({ cc, list: candidates(cc.index, p), i: 0 });
 
 /** The policy of the hook's built-in chain, as its own step. */
 function policy(w: Walker, base: CompiledChain, table: TableName, hook: Hook): TableOutcome {
@@ -122,45 +85,59 @@ function policy(w: Walker, base: CompiledChain, table: TableName, hook: Hook): T
 /** Run the packet through one table's chain for `hook`; steps go to the walker. */
 export function walkTable(w: Walker, ct: CompiledTable, hook: Hook, p: Packet): TableOutcome {
   const table = ct.table.name;
-  const base = ct.chains.get(hook)!;
-  const stack: Frame[] = [];
-  let cur = frame(base, p);
-  let ctx: EvalContext | undefined;
+  const base = chainOf(ct, hook)!;
+  // the context stays aimed at this table and hook for the whole walk; only its notes change per rule
+  const ctx = w.context(table, hook, p);
+  // the jump stack holds (chain, rules, next position) triples; made on the first jump
+  let stack: (CompiledChain | CompiledRule[] | number)[] | undefined;
+  let cc = base;
+  let rules = candidates(base, p);
+  let i = 0;
   let first = true;
+  // IPv4 addresses as int32 for the header tests, refreshed after any target that may rewrite them
+  let src4 = Number(p.src) | 0, dst4 = Number(p.dst) | 0;
   for (;;) {
-    const rules = cur.cc.chain.rules;
-    const n = cur.list ? cur.list.length : rules.length;
-    if (cur.i >= n) {
+    if (i >= rules.length) {
       if (first) w.firstStep?.(p.mark);
       first = false;
-      if (cur.cc.builtin) return policy(w, base, table, hook);
-      w.steps.push({ hook, table, chain: cur.cc.chain.name, kind: 'return', rule: null, verdict: 'RETURN', target: undefined, text: undefined, comment: undefined, packet: undefined, notes: undefined });
-      const up = stack.pop();
-      if (!up) return policy(w, base, table, hook);
-      cur = up;
+      if (cc.builtin) return policy(w, base, table, hook);
+      w.steps.push({ hook, table, chain: cc.chain.name, kind: 'return', rule: null, verdict: 'RETURN', target: undefined, text: undefined, comment: undefined, packet: undefined, notes: undefined });
+      if (!stack?.length) return policy(w, base, table, hook);
+      i = stack.pop() as number;
+      rules = stack.pop() as CompiledRule[];
+      cc = stack.pop() as CompiledChain;
       continue;
     }
-    const idx = cur.list ? cur.list[cur.i] : cur.i;
-    cur.i++;
-    if (!compiledHeaderMatches(cur.cc.headers[idx], p)) continue;
-    const r = rules[idx];
-    const notes: string[] = [];
-    ctx = w.context(table, hook, p, notes);
-    if (r.matches.length && !evalMatches(w, r, p, ctx, notes)) continue;
-    const src = p.src, dst = p.dst, sport = p.sport, dport = p.dport, mark = p.mark;
-    let res = evalTarget(w, r, p, ctx, notes);
-    res = w.afterTarget(table, hook, p, notes) ?? res;
-    const name = cur.cc.chain.name;
+    const r = rules[i];
+    i++;
+    if (!compiledHeaderMatches(r, p, src4, dst4)) continue;
+    ctx.notes = undefined;
+    if (r.fn0 !== undefined && !evalMatches(w, r, p, ctx)) continue;
+    let res = r.result;
+    let verdict = r.verdict;
+    let packet: PacketView | undefined;
+    if (r.targetKind !== TargetKind.Static) {
+      // only targets change the packet: the kernel hands matches a const skb, and so do the extensions here
+      const src = p.src, dst = p.dst, sport = p.sport, dport = p.dport, mark = p.mark;
+      res = evalTarget(w, r, p, ctx);
+      if (w.pendingNat) res = w.afterTarget(table, hook, p, ctx) ?? res;
+      verdict = VERDICT[res.verdict];
+      if (p.src !== src || p.dst !== dst || p.sport !== sport || p.dport !== dport || p.mark !== mark) {
+        packet = viewPacket(p);
+        src4 = Number(p.src) | 0;
+        dst4 = Number(p.dst) | 0;
+      }
+    }
+    const name = cc.chain.name;
     // every step is built in one shape (absent fields undefined), which keeps the walk monomorphic
-    const step: Step = {
-      hook, table, chain: name, kind: 'rule', rule: idx + 1, verdict: VERDICT[res.verdict],
-      target: res.verdict === 'jump' || res.verdict === 'goto' ? res.chain : r.target?.kind === 'extension' || r.target?.kind === 'unknown' ? r.target.name : undefined,
+    w.steps.push({
+      hook, table, chain: name, kind: 'rule', rule: r.num, verdict,
+      target: res.verdict === 'jump' || res.verdict === 'goto' ? res.chain : r.targetName,
       text: ruleLine(name, r, p.family),
-      comment: commentOf(r),
-      packet: p.src !== src || p.dst !== dst || p.sport !== sport || p.dport !== dport || p.mark !== mark ? viewPacket(p) : undefined,
-      notes: notes.length ? notes : undefined,
-    };
-    w.steps.push(step);
+      comment: r.comment,
+      packet,
+      notes: ctx.notes,
+    });
     if (first) {
       first = false;
       w.firstStep?.(p.mark);
@@ -171,21 +148,25 @@ export function walkTable(w: Walker, ct: CompiledTable, hook: Hook, p: Packet): 
       case 'accept':
       case 'drop':
       case 'queue':
-        return { verdict: res.verdict, chain: name, rule: idx + 1 };
+        return { verdict: res.verdict, chain: name, rule: r.num };
       case 'reject':
-        return { verdict: 'reject', rejectWith: res.with, chain: name, rule: idx + 1 };
+        return { verdict: 'reject', rejectWith: res.with, chain: name, rule: r.num };
       case 'jump':
       case 'goto': {
-        const next = ct.chains.get(res.chain);
+        // a static jump's chain is looked up once, the first time the rule fires
+        const next = res === r.result ? (r.next ??= chainOf(ct, res.chain)) : chainOf(ct, res.chain);
         if (!next) throw new Error(`jump to missing chain ${res.chain}: the ruleset was not checked`);
-        if (res.verdict === 'jump') stack.push(cur);
-        cur = frame(next, p);
+        if (res.verdict === 'jump') (stack ??= []).push(cc, rules, i);
+        cc = next;
+        rules = candidates(next, p);
+        i = 0;
         continue;
       }
       case 'return': {
-        const up = stack.pop();
-        if (!up) return policy(w, base, table, hook);
-        cur = up;
+        if (!stack?.length) return policy(w, base, table, hook);
+        i = stack.pop() as number;
+        rules = stack.pop() as CompiledRule[];
+        cc = stack.pop() as CompiledChain;
         continue;
       }
     }
