@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliError } from './io';
+import { CliError, writeOut } from './io';
 
 /** Spec versions the plugin speaks. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -19,13 +19,13 @@ export async function readStdin(): Promise<string> {
 export async function cniPluginMain(): Promise<number> {
   // VERSION is asked often and needs none of the rest
   if (process.env.CNI_COMMAND === 'VERSION') {
-    process.stdout.write(JSON.stringify({ cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS }) + '\n');
+    writeOut(1, JSON.stringify({ cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS }) + '\n');
     return 0;
   }
   const { runCni } = await import('./cni');
   const stdin = process.env.CNI_COMMAND === 'VERSION' ? '' : await readStdin();
   const a = await runCni(process.env, stdin);
-  process.stdout.write(a.stdout);
+  writeOut(1, a.stdout);
   return a.code;
 }
 

@@ -12,6 +12,7 @@ import { binaries, detectVariant } from '../kernel/backend';
 import { closeKube, kubeGet, KubeError, loadKubeconfig, type KubeEndpoint } from '../kernel/kube-api';
 
 import { SUPPORTED_VERSIONS } from './cni-command';
+import { writeOut } from './io';
 
 /** The spec's well-known error codes, and ours (100 and up). */
 export const CNI_ERRORS = {
@@ -55,7 +56,7 @@ class Log {
 }
 
 /** Run one plugin call. Never throws: failures become the spec's error JSON. */
-export async function runCni(env: NodeJS.ProcessEnv, stdin: string, logWrite: (s: string) => void = (s) => process.stderr.write(s)): Promise<CniAnswer> {
+export async function runCni(env: NodeJS.ProcessEnv, stdin: string, logWrite: (s: string) => void = (s) => writeOut(2, s)): Promise<CniAnswer> {
   const command = env.CNI_COMMAND ?? '';
   let version = '1.1.0';
   let log = new Log('info', logWrite);

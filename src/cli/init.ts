@@ -10,7 +10,7 @@ import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
 import type { ApplyTarget } from '../kernel/apply';
 import type { BackendMode } from '../kernel/backend';
-import { CliError } from './io';
+import { CliError, writeOut } from './io';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -55,8 +55,8 @@ export class Logger {
   log(level: 'error' | 'warn' | 'info' | 'debug', msg: string, fields: Record<string, string> = {}): void {
     if (Logger.LEVELS.indexOf(level) > this.max) return;
     const time = new Date().toISOString();
-    if (this.json) process.stdout.write(JSON.stringify({ level: level === 'warn' ? 'warning' : level, msg, ...fields, time }) + '\n');
-    else process.stdout.write(`time="${time}" level=${level === 'warn' ? 'warning' : level} msg=${JSON.stringify(msg)}${Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(v)}`).join('')}\n`);
+    if (this.json) writeOut(1, JSON.stringify({ level: level === 'warn' ? 'warning' : level, msg, ...fields, time }) + '\n');
+    else writeOut(1, `time="${time}" level=${level === 'warn' ? 'warning' : level} msg=${JSON.stringify(msg)}${Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(v)}`).join('')}\n`);
   }
   /** The final rules table: raw text in plain mode (what `kubectl logs` readers expect), one JSON event otherwise. */
   table(family: Family, binary: string, text: string): void {
@@ -64,7 +64,7 @@ export class Logger {
     else if (this.json) this.log('info', 'final nat table', { family, binary, rules: text });
     else {
       this.log('info', `final nat table (${binary}):`);
-      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+      writeOut(1, text.endsWith('\n') ? text : text + '\n');
     }
   }
 }

@@ -1,11 +1,30 @@
 /** Reading inputs and reporting issues at the CLI edge. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { formatIssue, type Issue } from '../model/issue';
 
 /** A user-facing failure: printed as its message, exit code 2 by default. */
 export class CliError extends Error {
   constructor(message: string, public exitCode = 2) {
     super(message);
+  }
+}
+
+/**
+ * Write to standard output (1) or error (2) with write(2) itself. Node's process.stdout and
+ * stderr build a stream the first time they are used, about 3 ms for a pipe, which a pod's init
+ * container and a CNI ADD pay once each; these few lines do not need one. A pipe another reader
+ * made non-blocking (EAGAIN) gets the rest through the stream, in order; a reader gone (EPIPE)
+ * ends the process as the stream's handler would.
+ */
+export function writeOut(fd: 1 | 2, text: string): void {
+  let buf = Buffer.from(text, 'utf8');
+  try {
+    while (buf.length) buf = buf.subarray(writeSync(fd, buf));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (code !== 'EAGAIN') throw e;
+    (fd === 1 ? process.stdout : process.stderr).write(buf);
   }
 }
 

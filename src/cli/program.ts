@@ -35,12 +35,34 @@ export async function runCli(argv: string[], registers: Register[]): Promise<num
 
 /** Run as the process's main: a reader that stops early (`| head`) is not an error, and the exit code is kept. */
 export function startCli(run: () => Promise<number>): void {
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
+  onStdoutCreated((out) =>
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    }),
+  );
   run().then((code) => {
     // an action may have set its own exit code (verify's drift, validate's missing rules)
     if (code !== 0) process.exitCode = code;
+  });
+}
+
+/**
+ * Call `fn` with process.stdout when something first uses it. Node builds that stream lazily and
+ * it costs about 3 ms on a pipe; commands that write a few lines with writeOut never build it.
+ */
+function onStdoutCreated(fn: (out: NodeJS.WriteStream) => void): void {
+  const own = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!own?.get || !own.configurable) return fn(process.stdout);
+  const getter = own.get;
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: own.enumerable,
+    get() {
+      const out = getter.call(process) as NodeJS.WriteStream;
+      Object.defineProperty(process, 'stdout', { configurable: true, enumerable: own.enumerable, get: getter });
+      fn(out);
+      return out;
+    },
   });
 }

@@ -66,3 +66,27 @@ test('the published entry prints what the development entry prints (demo, conver
   assert.equal(conv.code, 0, conv.stderr);
   assert.match(conv.stdout, /^-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 4143$/m);
 });
+
+test('a reader that stops early ends the command quietly, whether it writes through the stream or with write(2)', async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  // an empty PATH: init --simulate finds no iptables and prints the plan for an empty table
+  const empty = mkdtempSync(join(tmpdir(), 'pt-nopath-'));
+  try {
+    for (const args of [['demo'], ['init', 'linkerd', '-p', '4143', '-o', '4140', '-u', '2102', '--simulate', '--log-level', 'debug']]) {
+      const child = spawn(process.execPath, [distEntry(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: empty } });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      // read one chunk, then go away, as `| head -1` does
+      const closed = new Promise((r) => child.once('close', r));
+      await Promise.race([new Promise((r) => child.stdout.once('data', r)), closed]);
+      child.stdout.destroy();
+      const code = await closed;
+      assert.equal(code, 0, `${args[0]}: ${err}`);
+      assert.doesNotMatch(err, /EPIPE|internal error/, args[0]);
+    }
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+});
