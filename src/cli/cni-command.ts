@@ -1,6 +1,6 @@
 /** `podtables cni` (the plugin itself, called by the container runtime) and `podtables cni install`. */
 import type { Command } from 'commander';
-import { existsSync, readFileSync, watch } from 'node:fs';
+import { existsSync, readFileSync, readSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError, writeOut } from './io';
@@ -8,9 +8,20 @@ import { CliError, writeOut } from './io';
 /** Spec versions the plugin speaks. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
-/** Read all of standard input. */
+/**
+ * Read all of standard input: with read(2) while it answers (process.stdin builds a stream, some
+ * milliseconds on a pipe, which every ADD would pay), through the stream once a non-blocking pipe
+ * has nothing yet (EAGAIN), keeping what was read.
+ */
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(1 << 16);
+  try {
+    for (let n; (n = readSync(0, buf)) > 0; ) chunks.push(Buffer.from(buf.subarray(0, n)));
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+  }
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -85,3 +85,18 @@ test('the plugin as installed (launcher, entry, bundle, code cache, node) answer
   assert.equal(bad.code, 1);
   assert.equal(JSON.parse(bad.stdout).code, 7, 'a configuration without name and type is invalid');
 });
+
+test('the plugin reads its whole configuration from stdin, written late and in pieces, larger than one read', async () => {
+  const { spawn } = await import('node:child_process');
+  const src = "import { readStdin } from './src/cli/cni-command'; readStdin().then((s) => process.stdout.write(String(s.length) + ' ' + s.slice(-8)));";
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const big = 'x'.repeat(200_000);
+  await new Promise((r) => setTimeout(r, 300));
+  child.stdin.write('{"a":"');
+  await new Promise((r) => setTimeout(r, 100));
+  child.stdin.end(big + '"}-the-end');
+  await new Promise((r) => child.once('close', r));
+  assert.equal(out, `${6 + big.length + 10} -the-end`);
+});
