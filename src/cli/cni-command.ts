@@ -117,7 +117,8 @@ export function register(program: Command): void {
       files.push({ from: process.execPath, to: join(dataDir, 'node') });
       // --use-openssl-ca: node otherwise parses its ~140 bundled root certificates (about 30 ms) the
       // first time a CA is added, and the plugin adds the cluster's for its one API request
-      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\nd="$(dirname "$0")/${pluginConf.type}.d"\nexec "$d/node" --use-openssl-ca "$d/podtables.cjs" cni\n`;
+      // (its directory by parameter expansion: $(dirname) would start one more process per ADD)
+      const launcher = `#!/bin/sh\n# podtables CNI plugin launcher\ncase $0 in */*) d="\${0%/*}" ;; *) d=. ;; esac\nd="$d/${pluginConf.type}.d"\nexec "$d/node" --use-openssl-ca "$d/podtables.cjs" cni\n`;
       const opts = { binDir: o.cniBinDir, netDir: o.cniNetDir, pluginConf, kubeconfigName: o.kubeconfigName, kubeconfig, plugin: { launcher, files } };
       installFiles(opts, log);
       appendEverywhere(opts, log);
