@@ -1,6 +1,7 @@
 // Build the published CLI into dist/:
 //   podtables.cjs        the entry: picks the bundle of the command being run (src/cli/launch.ts)
-//   cli/<command>.cjs    one bundle per command (src/cli/commands.json), with only its own code
+//   cli/<command>.cjs    one bundle per command (src/cli/commands.json), with only its own code;
+//                        init-linkerd.cjs and the like for a command of one mesh
 //   cli/all.cjs          every command, for help and unknown words (src/cli/main.ts)
 //   cli/cni-plugin.cjs   the CNI plugin alone, as the runtime calls it once per pod
 //   cli/*.cjs.cache      V8's code cache of each bundle, made here by this node
@@ -49,9 +50,11 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(DIST, 'podtables.cjs') }),
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: join(DIST, 'cli/all.cjs') }),
   build({ ...common, entryPoints: ['src/cli/cni-plugin.ts'], outfile: join(DIST, 'cli/cni-plugin.cjs') }),
-  ...Object.keys(commands).map((name) =>
-    build({ ...common, stdin: { contents: entryOf(name), resolveDir: ROOT, sourcefile: `cli-${name}.ts`, loader: 'ts' }, outfile: join(DIST, `cli/${name}.cjs`) }),
-  ),
+  // `init linkerd` is bundled as init-linkerd (src/cli/argv.ts, bundleFile)
+  ...Object.keys(commands).map((name) => {
+    const file = name.replace(' ', '-');
+    return build({ ...common, stdin: { contents: entryOf(name), resolveDir: ROOT, sourcefile: `cli-${file}.ts`, loader: 'ts' }, outfile: join(DIST, `cli/${file}.cjs`) });
+  }),
 ]);
 
 // The code cache of a script's top level (what runs before the command's own work); functions

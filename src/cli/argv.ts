@@ -11,9 +11,20 @@ export function isPluginCall(argv: string[]): boolean {
   return argv.length === 3 && argv[2] === 'cni';
 }
 
-/** Which bundle of the published build (dist/cli/NAME.cjs) runs this command line. */
+/**
+ * Which bundle of the published build (dist/cli/NAME.cjs) runs this command line: the mesh's own
+ * for `init linkerd` and the like (a pod's init container loads no Istio code), the command's
+ * for the command, every command for anything else.
+ */
 export function bundleFor(argv: string[]): string {
   if (isPluginCall(argv)) return 'cni-plugin';
   const name = commandName(argv);
-  return name !== undefined && Object.hasOwn(commands, name) ? name : 'all';
+  if (name === undefined || name.includes(' ') || !Object.hasOwn(commands, name)) return 'all';
+  const sub = `${name} ${argv[argv.indexOf(name) + 1]}`;
+  return Object.hasOwn(commands, sub) ? bundleFile(sub) : name;
+}
+
+/** The file name (without .cjs) of a commands.json entry: `init linkerd` → `init-linkerd`. */
+export function bundleFile(entry: string): string {
+  return entry.replace(' ', '-');
 }

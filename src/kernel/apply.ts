@@ -254,7 +254,7 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
  * commits nothing.
  */
 export function startRestore(t: ApplyTarget): Started {
-  return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000 });
+  return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000, discardStdout: true });
 }
 
 /** Give a started restore its text (or start one): its exit code and messages. */

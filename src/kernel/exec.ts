@@ -8,9 +8,12 @@ export interface RunResult {
 }
 
 export interface RunOptions {
+  /** Standard input; without it the process reads /dev/null. */
   input?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Send standard output to /dev/null (the result's stdout is then ''): one pipe fewer to set up. */
+  discardStdout?: boolean;
 }
 
 /** A process started before its input is known: it waits on stdin until `finish` gives it. */
@@ -21,13 +24,24 @@ export interface Started {
 
 /** Start `cmd` with `args` now; its standard input follows later, through `finish`. */
 export function start(cmd: string, args: string[], opts: Omit<RunOptions, 'input'> = {}): Started {
-  const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  return launch(cmd, args, opts, true);
+}
+
+/** Run `cmd` with `args`; resolves with its exit code and output, rejects only if it cannot start. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return launch(cmd, args, opts, opts.input !== undefined).finish(opts.input ?? '');
+}
+
+// Every pipe is a stream to set up and tear down, and spawning is what init and a CNI ADD spend
+// most of their own time on: a stream is made only for what is written or read.
+function launch(cmd: string, args: string[], opts: Omit<RunOptions, 'input'>, stdin: boolean): Started {
+  const p = spawn(cmd, args, { stdio: [stdin ? 'pipe' : 'ignore', opts.discardStdout ? 'ignore' : 'pipe', 'pipe'], env: opts.env ?? process.env });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<RunResult>((resolve, reject) => {
-    p.stdout.on('data', (d) => out.push(d));
-    p.stderr.on('data', (d) => err.push(d));
+    p.stdout?.on('data', (d) => out.push(d));
+    p.stderr!.on('data', (d) => err.push(d));
     p.on('error', (e) => {
       if (timer) clearTimeout(timer);
       reject(e);
@@ -40,20 +54,15 @@ export function start(cmd: string, args: string[], opts: Omit<RunOptions, 'input
   // a process that cannot start rejects before anyone awaits it: that rejection is handled here
   // and reported when `finish` is called
   done.catch(() => {});
-  p.stdin.on('error', () => {});
+  p.stdin?.on('error', () => {});
   return {
     finish(input: string) {
       // the time limit counts from when the process has its input: until then it only waits
       if (opts.timeoutMs) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
-      p.stdin.end(input);
+      p.stdin?.end(input);
       return done;
     },
   };
-}
-
-/** Run `cmd` with `args`; resolves with its exit code and output, rejects only if it cannot start. */
-export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return start(cmd, args, opts).finish(opts.input ?? '');
 }
 
 /** Like run, but throws with the command's stderr when it exits non-zero. */

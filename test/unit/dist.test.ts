@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
-import { bundleFor } from '../../src/cli/argv';
+import { bundleFile, bundleFor } from '../../src/cli/argv';
 import commands from '../../src/cli/commands.json';
 import { COMMANDS } from '../../src/cli/loaders';
 import { run } from '../../src/kernel/exec';
@@ -19,15 +19,18 @@ const DIST = dirname(distEntry());
 const argv = (...words: string[]) => ['node', 'podtables', ...words];
 
 test('the entry picks the bundle of the command run; the plugin alone for a bare `cni`; every command otherwise', () => {
-  assert.equal(bundleFor(argv('init', 'linkerd', '-p', '4143')), 'init');
+  assert.equal(bundleFor(argv('init', 'linkerd', '-p', '4143')), 'init-linkerd', "a pod's init container loads Linkerd's code only");
+  assert.equal(bundleFor(argv('verify', 'istio', '--help')), 'verify-istio');
+  assert.equal(bundleFor(argv('init', '--help')), 'init');
+  assert.equal(bundleFor(argv('init', 'nosuchmesh')), 'init', 'the command answers for its unknown subcommand');
   assert.equal(bundleFor(argv('kube-proxy', '--help')), 'kube-proxy');
   assert.equal(bundleFor(argv('cni')), 'cni-plugin');
   assert.equal(bundleFor(argv('cni', 'install', '--once')), 'cni');
-  for (const words of [[], ['--help'], ['--version'], ['help', 'init'], ['nosuch'], ['constructor'], ['__proto__']]) assert.equal(bundleFor(argv(...words)), 'all', words.join(' '));
+  for (const words of [[], ['--help'], ['--version'], ['help', 'init'], ['nosuch'], ['constructor'], ['__proto__'], ['init linkerd']]) assert.equal(bundleFor(argv(...words)), 'all', words.join(' '));
 });
 
 test('every command has its bundle and a code cache this node accepts', () => {
-  for (const name of [...Object.keys(commands), 'all', 'cni-plugin']) {
+  for (const name of [...Object.keys(commands).map(bundleFile), 'all', 'cni-plugin']) {
     const file = join(DIST, 'cli', `${name}.cjs`);
     assert.ok(existsSync(file) && existsSync(`${file}.cache`), `${name}: bundle and cache`);
     const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: readFileSync(`${file}.cache`) });
@@ -36,21 +39,26 @@ test('every command has its bundle and a code cache this node accepts', () => {
 });
 
 test('the per-command bundles register what the development entry loads for each command', async () => {
-  assert.deepEqual(Object.keys(COMMANDS).sort(), Object.keys(commands).sort());
+  const words = Object.keys(commands).filter((k) => !k.includes(' '));
+  assert.deepEqual(Object.keys(COMMANDS).sort(), words.sort());
   for (const [name, mods] of Object.entries(commands)) {
     const want = await Promise.all(mods.map(async ([file, fn]) => (await import(`../../src/cli/${file}`))[fn]));
-    assert.deepEqual(await COMMANDS[name](), want, name);
+    const command = name.split(' ')[0];
+    const loaded = await COMMANDS[command]();
+    // a command's bundle registers what the development entry loads; a mesh's, a part of it
+    if (name === command) assert.deepEqual(loaded, want, name);
+    else assert.ok(want.every((f) => loaded.includes(f)), name);
   }
 });
 
 test('each command answers --help through the published entry', async () => {
   for (const name of Object.keys(commands)) {
-    const r = await run(process.execPath, [distEntry(), name, '--help']);
+    const r = await run(process.execPath, [distEntry(), ...name.split(' '), '--help']);
     assert.equal(r.code, 0, `${name}: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^Usage: podtables ${name} `), name);
   }
   const all = await run(process.execPath, [distEntry(), '--help']);
-  for (const name of Object.keys(commands)) assert.match(all.stdout, new RegExp(`^  ${name}\\b`, 'm'), `--help lists ${name}`);
+  for (const name of Object.keys(commands).filter((k) => !k.includes(' '))) assert.match(all.stdout, new RegExp(`^  ${name}\\b`, 'm'), `--help lists ${name}`);
   const bad = await run(process.execPath, [distEntry(), 'nosuch']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown command 'nosuch'/);
