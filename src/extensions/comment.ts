@@ -14,7 +14,8 @@ export const comment: MatchExtension<CommentInfo> = {
   parse(opts) {
     const o = opts[opts.length - 1];
     if (!o) throw new ExtensionError('comment: option "--comment" must be specified');
-    if (new TextEncoder().encode(o.args[0]).length > 255)
+    // no UTF-16 unit takes more than 3 bytes in UTF-8, so only a longer text needs encoding
+    if (o.args[0].length > 85 && new TextEncoder().encode(o.args[0]).length > 255)
       throw new ExtensionError(`comment: "--comment" value is longer than 255 characters`, o.token);
     return { comment: o.args[0] };
   },

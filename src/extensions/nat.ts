@@ -91,9 +91,11 @@ export interface NatInfo extends NatRange {
 
 /** A port of a NAT range: its leading digits and what follows them (`80/90` leaves `/90`). */
 function natPort(text: string, whole: string): { port: number; rest: string } {
-  const m = /^(\d*)(.*)$/s.exec(text)!;
-  if (m[1] === '' || Number(m[1]) > 65535) throw new ExtensionError(`Port \`${whole}' not valid`);
-  return { port: Number(m[1]), rest: m[2] };
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+  const digits = text.slice(0, i);
+  if (digits === '' || Number(digits) > 65535) throw new ExtensionError(`Port \`${whole}' not valid`);
+  return { port: Number(digits), rest: text.slice(i) };
 }
 
 /** The port part of a NAT range: `P`, `L-H` or `L-H/B` (libxt_NAT parse_ports, 1.8.9 wording). */

@@ -1,5 +1,5 @@
 /** `-m tcp`: ports, flags and options of TCP segments (libxt_tcp + xt_tcpudp). */
-import type { MatchExtension, PrintContext } from './types';
+import type { GivenOption, MatchExtension, PrintContext } from './types';
 import { ExtensionError } from './types';
 import { at, bang, listPort, once, parsePortRange, parseUint } from './util';
 
@@ -78,11 +78,12 @@ export const tcp: MatchExtension<TcpInfo> = {
   ],
   parse(opts) {
     const info: TcpInfo = {};
-    const seen = new Set<string>();
-    for (const o of opts) {
-      const key = o.name === 'syn' ? 'tcp-flags' : o.name;
-      if (seen.has(key)) throw new ExtensionError(`multiple --${o.name === 'syn' || o.name === 'tcp-flags' ? 'flags' : o.name} flags not allowed`, o.token);
-      seen.add(key);
+    // --syn and --tcp-flags set the same field; a rule has few options, so pairs are compared
+    const key = (o: GivenOption) => (o.name === 'syn' ? 'tcp-flags' : o.name);
+    for (let k = 0; k < opts.length; k++) {
+      const o = opts[k];
+      for (let j = 0; j < k; j++)
+        if (key(opts[j]) === key(o)) throw new ExtensionError(`multiple --${o.name === 'syn' || o.name === 'tcp-flags' ? 'flags' : o.name} flags not allowed`, o.token);
       at(o, () => {
         if (o.name === 'sport') info.sport = parsePortOpt(o.args, o.invert);
         else if (o.name === 'dport') info.dport = parsePortOpt(o.args, o.invert);

@@ -65,8 +65,19 @@ export function listPort(port: number, proto: string, ctx: { numeric: boolean; n
 
 /** A string option as xtables_save_string prints it: bare when safe, else quoted with escapes. */
 export function saveString(value: string): string {
-  if (/^[-_0-9a-zA-Z]+$/.test(value)) return ` ${value}`;
+  if (isBareWord(value)) return ` ${value}`;
+  if (value.indexOf('"') < 0 && value.indexOf('\\') < 0 && value.indexOf("'") < 0) return ` "${value}"`;
   return ` "${value.replace(/["\\']/g, (c) => '\\' + c)}"`;
+}
+
+/** Whether the text is non-empty and all of [-_0-9a-zA-Z] (a word xtables_save_string leaves bare). */
+function isBareWord(value: string): boolean {
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95)) return false;
+  }
+  return true;
 }
 
 /** `0x..` as iptables prints marks. */
@@ -96,11 +107,24 @@ export function lastOpt(opts: GivenOption[], name: string): GivenOption | undefi
 
 /** Reject an option given twice, with the wording iptables uses. */
 export function once(opts: GivenOption[], ext: string): void {
-  const seen = new Set<string>();
-  for (const o of opts) {
-    if (seen.has(o.name)) throw new ExtensionError(`${ext}: "--${o.name}" option may only be specified once`, o.token);
-    seen.add(o.name);
-  }
+  const o = firstRepeat(opts);
+  if (o) throw new ExtensionError(`${ext}: "--${o.name}" option may only be specified once`, o.token);
+}
+
+/**
+ * The first option whose name was given before it, if any. A rule has a handful of options, so
+ * comparing pairs is quicker than building a set for every rule of a large dump.
+ */
+function firstRepeat(opts: GivenOption[]): GivenOption | undefined {
+  for (let i = 1; i < opts.length; i++) if (givenBefore(opts, i)) return opts[i];
+  return undefined;
+}
+
+/** Whether the name of option `i` was given before it. */
+function givenBefore(opts: GivenOption[], i: number): boolean {
+  const name = opts[i].name;
+  for (let j = 0; j < i; j++) if (opts[j].name === name) return true;
+  return false;
 }
 
 /** Run `fn` and attach the option's token to any ExtensionError it throws. */
@@ -115,11 +139,8 @@ export function at<T>(o: GivenOption, fn: () => T): T {
 
 /** Reject an option given twice, worded as libxtables' xtables_option_parse words it (1.8.9). */
 export function onlyOnce(opts: GivenOption[], ext: string): void {
-  const seen = new Set<string>();
-  for (const o of opts) {
-    if (seen.has(o.name)) throw new ExtensionError(`${ext}: option "--${o.name}" can only be used once.`, o.token);
-    seen.add(o.name);
-  }
+  const o = firstRepeat(opts);
+  if (o) throw new ExtensionError(`${ext}: option "--${o.name}" can only be used once.`, o.token);
 }
 
 /**
@@ -204,12 +225,16 @@ export function parseUintOpt(o: GivenOption, ext: string, min: number, max: numb
  * ExtensionError is pinned to its option.
  */
 export function eachOnce(opts: GivenOption[], ext: string, fn: (o: GivenOption) => void, multi: readonly string[] = []): void {
-  const seen = new Set<string>();
-  for (const o of opts) {
-    if (seen.has(o.name) && !multi.includes(o.name))
+  for (let i = 0; i < opts.length; i++) {
+    const o = opts[i];
+    if (givenBefore(opts, i) && !multi.includes(o.name))
       throw new ExtensionError(`${ext}: option "--${o.name}" can only be used once.`, o.token);
-    seen.add(o.name);
-    at(o, () => fn(o));
+    try {
+      fn(o);
+    } catch (e) {
+      if (e instanceof ExtensionError && e.token === undefined) e.token = o.token;
+      throw e;
+    }
   }
 }
 

@@ -26,16 +26,10 @@ const all = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
 
 /** Parse one address of the given family (or either when `family` is omitted); null if invalid. */
 export function parseIP(text: string, family?: Family): IP | null {
-  if (family !== 'ipv6' && /^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
-    // four decimal parts, each 0-255 without a leading zero (iptables reads 010 as octal elsewhere)
-    const parts = text.split('.');
-    let v = 0;
-    for (const p of parts) {
-      const n = Number(p);
-      if (n > 255 || (p.length > 1 && p[0] === '0')) return null;
-      v = v * 256 + n;
-    }
-    return { family: 'ipv4', value: BigInt(v) };
+  if (family !== 'ipv6') {
+    const v = dottedQuad(text);
+    if (v >= 0) return { family: 'ipv4', value: BigInt(v) };
+    if (v === BAD_QUAD) return null;
   }
   if (family !== 'ipv4' && text.includes(':') && ipaddr.IPv6.isValid(text) && !text.includes('%')) {
     const b = ipaddr.IPv6.parse(text).toByteArray();
@@ -45,6 +39,54 @@ export function parseIP(text: string, family?: Family): IP | null {
   }
   return null;
 }
+
+const NOT_QUAD = -1;
+const BAD_QUAD = -2;
+
+/**
+ * The value of a dotted quad: four decimal parts of one to three digits, each 0-255 without a
+ * leading zero (iptables reads 010 as octal elsewhere). NOT_QUAD when the text is not four such
+ * parts, BAD_QUAD when it is but a part is out of range or has a leading zero. Read digit by
+ * digit: a dump has an address on most rules.
+ */
+function dottedQuad(text: string): number {
+  const n = text.length;
+  if (n < 7 || n > 15) return NOT_QUAD;
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let bad = false;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || (i < n && dots === 3)) return NOT_QUAD;
+      if (part > 255 || (digits > 1 && text.charCodeAt(i - digits) === 48)) bad = true;
+      v = v * 256 + part;
+      if (i < n) dots++;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else return NOT_QUAD;
+  }
+  if (dots !== 3) return NOT_QUAD;
+  return bad ? BAD_QUAD : v;
+}
+
+/** Whether the text is one or more decimal digits. */
+function allDigits(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** The IPv4 mask of each prefix length, made once. */
+const MASKS4: bigint[] = Array.from({ length: 33 }, (_, p) => (p === 0 ? 0n : BigInt((0xffffffff << (32 - p)) >>> 0)));
 
 /** Prefix length of a contiguous mask, or -1 when the mask has holes. */
 export function prefixOf(mask: bigint, family: Family): number {
@@ -74,11 +116,12 @@ export function parseCidr(text: string, family: Family): Cidr | string {
   const slash = text.indexOf('/');
   const a = slash < 0 ? text : text.slice(0, slash);
   const m = slash < 0 ? null : text.slice(slash + 1);
+  if (family === 'ipv4') return parseCidr4(a, m);
   const ip = parseIP(a, family);
   if (!ip) return `host/network \`${a}' not found`;
   let mask: bigint;
   if (m === null) mask = all(family);
-  else if (/^\d+$/.test(m)) {
+  else if (allDigits(m)) {
     const p = Number(m);
     if (p > bits(family)) return `invalid mask \`${m}' specified`;
     mask = maskOf(p, family);
@@ -88,6 +131,25 @@ export function parseCidr(text: string, family: Family): Cidr | string {
     mask = mi.value;
   }
   return { family, addr: ip.value & mask, mask };
+}
+
+/** parseCidr for IPv4, on numbers: the address and the mask become bigints once, at the end. */
+function parseCidr4(a: string, m: string | null): Cidr | string {
+  const v = dottedQuad(a);
+  if (v < 0) return `host/network \`${a}' not found`;
+  let mask: bigint;
+  if (m === null) mask = MASKS4[32];
+  else if (allDigits(m)) {
+    const p = Number(m);
+    if (p > 32) return `invalid mask \`${m}' specified`;
+    mask = MASKS4[p];
+  } else {
+    const mv = dottedQuad(m);
+    if (mv < 0) return `invalid mask \`${m}' specified`;
+    mask = BigInt(mv);
+  }
+  const masked = Number(mask) & v;
+  return { family: 'ipv4', addr: BigInt(masked >>> 0), mask };
 }
 
 /** Format an address the way glibc's inet_ntop does. */

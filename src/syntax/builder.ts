@@ -75,7 +75,18 @@ export class RulesetBuilder {
       // the hot path of a dump: no closure, no spread
       const c = t.chains.get(cmd.chain);
       if (!c) issues.push(err(line, column, `chain \`${cmd.chain}' does not exist in table \`${tname}'`, 'no-chain'));
-      else for (const r of cmd.rules) c.rules.push(r);
+      else
+        for (let k = 0; k < cmd.rules.length; k++) {
+          const r = cmd.rules[k];
+          // a jump names its chain with the chain's own string: the same text, held once, and
+          // found by the table checks without comparing characters
+          const tg = r.target;
+          if (tg && (tg.kind === 'jump' || tg.kind === 'goto')) {
+            const to = t.chains.get(tg.chain);
+            if (to) tg.chain = to.name;
+          }
+          c.rules.push(r);
+        }
       return;
     }
     const chain = (name: string | undefined): Chain | undefined => {
@@ -185,99 +196,153 @@ function err(line: number, column: number, message: string, code: string): Issue
   return { severity: 'error', code, message, line, column };
 }
 
-/** Jumps to missing chains and jump loops are refused, as the kernel refuses them at commit. */
+/**
+ * Jumps to missing chains and jump loops are refused, as the kernel refuses them at commit. The
+ * walks number the chains (by name; a repeated name means its last chain, as a lookup by name
+ * finds it) so that a kube-proxy table of 40,000 chains costs arrays, not maps of names.
+ */
 export function checkTable(t: Table, issues: Issue[]): void {
-  const names = new Map<string, Chain>();
-  for (const c of t.chains) names.set(c.name, c);
-  const edges = new Map<string, string[]>();
-  for (const c of t.chains) {
-    const out: string[] = [];
-    for (const r of c.rules) {
+  const chains = t.chains;
+  const index = new Map<string, number>();
+  for (let k = 0; k < chains.length; k++) index.set(chains[k].name, k);
+  const edges: number[][] = new Array(chains.length);
+  // one walk over the rules gathers both the jumps and the hook-limited extensions: a table of
+  // 100,000 rules is larger than the processor's caches, so each walk over it costs
+  const hooked = hookLimited();
+  const limited = new Map<number, Limited[]>();
+  for (let k = 0; k < chains.length; k++) {
+    const c = chains[k];
+    let out: number[] | undefined;
+    const at = index.get(c.name)!;
+    for (let j = 0; j < c.rules.length; j++) {
+      const r = c.rules[j];
+      for (let q = 0; q < r.matches.length; q++) {
+        const m = r.matches[q];
+        if (m.kind === 'match' && hooked.matches.has(m.name)) noteLimited(limited, at, r, getMatch(m.name)!, m.info);
+      }
       const tg = r.target;
       if (tg?.kind === 'jump' || tg?.kind === 'goto') {
-        if (!names.has(tg.chain) || isBuiltin(t.name, tg.chain)) {
+        const to = index.get(tg.chain);
+        if (to === undefined || isBuiltin(t.name, tg.chain)) {
           issues.push(err(r.line ?? 0, 1, `Couldn't load target \`${tg.chain}': No such file or directory (table ${t.name}, chain ${c.name})`, 'no-chain'));
-        } else out.push(tg.chain);
-      }
+        } else if (out) out.push(to);
+        else out = [to];
+      } else if (tg?.kind === 'extension' && hooked.targets.has(tg.name)) noteLimited(limited, at, r, getTarget(tg.name)!, tg.info);
     }
-    edges.set(c.name, out);
+    edges[k] = out ?? NO_EDGES;
   }
-  if (findLoop(t, names, edges, issues)) return;
-  checkHooks(t, names, edges, issues);
+  // a repeated chain name means its last chain, as a lookup by name finds it
+  for (let k = 0; k < chains.length; k++) {
+    const at = index.get(chains[k].name)!;
+    if (at !== k) edges[k] = edges[at];
+  }
+  const g: Graph = { chains, index, edges };
+  if (findLoop(t, g, issues)) return;
+  if (limited.size) checkHooks(t, g, limited, issues);
+}
+
+const NO_EDGES: number[] = [];
+
+/** The jump graph of a table over chain numbers. */
+interface Graph {
+  chains: Chain[];
+  index: Map<string, number>;
+  /** The chains each chain jumps to, in rule order. */
+  edges: number[][];
 }
 
 /**
  * Depth-first search from every chain with an explicit stack (a kube-proxy dump has 40,000
  * chains); a chain met again while still on the stack closes a loop. The path is only built then.
  */
-function findLoop(t: Table, names: Map<string, Chain>, edges: Map<string, string[]>, issues: Issue[]): boolean {
-  const state = new Map<string, 1 | 2>();
-  const order = [...BUILTIN_CHAINS[t.name], ...t.chains.map((c) => c.name)];
-  for (const root of order) {
-    if (state.has(root)) continue;
-    const stack: { name: string; next: number }[] = [{ name: root, next: 0 }];
-    state.set(root, 1);
-    while (stack.length) {
-      const top = stack[stack.length - 1];
-      const out = edges.get(top.name) ?? [];
-      if (top.next >= out.length) {
-        state.set(top.name, 2);
-        stack.pop();
+function findLoop(t: Table, g: Graph, issues: Issue[]): boolean {
+  const n = g.chains.length;
+  // 0 unvisited, 1 on the stack, 2 done
+  const state = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const next = new Int32Array(n);
+  const roots: number[] = [];
+  for (const b of BUILTIN_CHAINS[t.name]) {
+    const k = g.index.get(b);
+    if (k !== undefined) roots.push(k);
+  }
+  for (let k = 0; k < n; k++) roots.push(g.index.get(g.chains[k].name)!);
+  for (const root of roots) {
+    if (state[root]) continue;
+    let depth = 0;
+    stack[depth] = root;
+    next[depth++] = 0;
+    state[root] = 1;
+    while (depth) {
+      const top = stack[depth - 1];
+      const out = g.edges[top];
+      if (next[depth - 1] >= out.length) {
+        state[top] = 2;
+        depth--;
         continue;
       }
-      const m = out[top.next++];
-      const s = state.get(m);
-      if (s === 2) continue;
-      if (s === 1) {
-        const path = stack.map((f) => f.name);
-        const cycle = [...path.slice(path.indexOf(m)), m];
-        issues.push(err(names.get(top.name)?.rules[0]?.line ?? 0, 1, `jump loop in table ${t.name}: ${cycle.join(' -> ')}`, 'loop'));
+      const m = out[next[depth - 1]++];
+      if (state[m] === 2) continue;
+      if (state[m] === 1) {
+        const path: string[] = [];
+        for (let d = 0; d < depth; d++) path.push(g.chains[stack[d]].name);
+        const name = g.chains[m].name;
+        const cycle = [...path.slice(path.indexOf(name)), name];
+        issues.push(err(g.chains[top].rules[0]?.line ?? 0, 1, `jump loop in table ${t.name}: ${cycle.join(' -> ')}`, 'loop'));
         return true;
       }
-      state.set(m, 1);
-      stack.push({ name: m, next: 0 });
+      state[m] = 1;
+      stack[depth] = m;
+      next[depth++] = 0;
     }
   }
   return false;
+}
+
+/** A rule holding an extension that is limited to some hooks. */
+interface Limited {
+  rule: Rule;
+  name: string;
+  hooks: readonly string[];
 }
 
 /**
  * Extensions limited to some hooks (owner, REDIRECT, …, or by their options: policy --dir in,
  * TCPMSS --clamp-mss-to-pmtu) must not be reachable from others, as checkentry refuses them.
  */
-function checkHooks(t: Table, names: Map<string, Chain>, edges: Map<string, string[]>, issues: Issue[]): void {
-  // only chains holding a hook-limited extension need a walk; most tables have none
-  const hooked = hookLimited();
-  const limited = new Map<string, { rule: Rule; name: string; hooks: readonly string[] }[]>();
-  const note = (chain: string, rule: Rule, e: Extension, info: unknown) => {
-    const hooks = e.hooksFor?.(info) ?? e.hooks;
-    if (!hooks) return;
-    let l = limited.get(chain);
-    if (!l) limited.set(chain, (l = []));
-    l.push({ rule, name: e.name, hooks });
-  };
-  for (const c of t.chains)
-    for (const r of c.rules) {
-      for (const m of r.matches) if (m.kind === 'match' && hooked.matches.has(m.name)) note(c.name, r, getMatch(m.name)!, m.info);
-      if (r.target?.kind === 'extension' && hooked.targets.has(r.target.name)) note(c.name, r, getTarget(r.target.name)!, r.target.info);
-    }
-  if (limited.size === 0) return;
-  const none: string[] = [];
+function checkHooks(t: Table, g: Graph, limited: Map<number, Limited[]>, issues: Issue[]): void {
+  // seen[k] holds the number of the walk that last reached chain k
+  const seen = new Int32Array(g.chains.length);
+  const stack: number[] = [];
+  let walk = 0;
   for (const hook of BUILTIN_CHAINS[t.name]) {
-    const seen = new Set<string>();
-    const stack: string[] = [hook];
+    walk++;
+    const start = g.index.get(hook);
+    if (start === undefined) continue;
+    stack.push(start);
     while (stack.length) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      const l = limited.get(n);
-      if (l)
+      const k = stack.pop()!;
+      if (seen[k] === walk) continue;
+      seen[k] = walk;
+      const l = limited.get(k);
+      if (l) {
+        const n = g.chains[k].name;
         for (const { rule: r, name, hooks } of l)
           if (!hooks.includes(hook))
             issues.push(err(r.line ?? 0, 1, `${name}: used from hook ${hook}${n !== hook ? ` (through chain ${n})` : ''}, but only valid from ${hooks.join('/')}`, 'wrong-hook'));
-      for (const m of edges.get(n) ?? none) if (!seen.has(m)) stack.push(m);
+      }
+      for (const m of g.edges[k]) if (seen[m] !== walk) stack.push(m);
     }
   }
+}
+
+/** Record a hook-limited extension of a rule in chain `k` (only chains holding one need a walk). */
+function noteLimited(limited: Map<number, Limited[]>, k: number, rule: Rule, e: Extension, info: unknown): void {
+  const hooks = e.hooksFor?.(info) ?? e.hooks;
+  if (!hooks) return;
+  let l = limited.get(k);
+  if (!l) limited.set(k, (l = []));
+  l.push({ rule, name: e.name, hooks });
 }
 
 let hookedCache: { matches: Set<string>; targets: Set<string> } | undefined;

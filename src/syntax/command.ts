@@ -7,10 +7,10 @@
 import { parseCidr, type Cidr, type Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import { protocolMatchName, protocolName, protocolNumber } from '../model/protocols';
-import type { Counters, Negatable, Rule, TableName, Target } from '../model/ruleset';
+import type { Counters, MatchInstance, Negatable, Rule, TableName, Target } from '../model/ruleset';
 import { getMatch, getTarget } from '../extensions/index';
 import { ExtensionError, type Extension, type GivenOption, type NameTables, type OptionSpec, type ParseContext } from '../extensions/types';
-import type { Token } from './tokenize';
+import type { Token, Words } from './tokenize';
 
 /** What a command line asks for. */
 export type Command =
@@ -43,6 +43,12 @@ export interface CommandContext {
   line: number;
   /** Names the host resolves (`--uid-owner daemon`); none when absent. */
   names?: NameTables;
+  /**
+   * Addresses already read from the same input, by their text, to be shared rather than read
+   * again: dumps repeat them (kube-proxy's pod CIDR on every Service). The restore reader keeps
+   * one per file, so that nothing of a file outlives its reading.
+   */
+  addresses?: Map<string, Cidr>;
 }
 
 /** A failure at a token, turned into an Issue by the caller. */
@@ -59,16 +65,37 @@ const COMMANDS: Record<string, Command['op']> = {
   '-P': 'policy', '--policy': 'policy', '-E': 'rename-chain', '--rename-chain': 'rename-chain',
   '-L': 'list', '--list': 'list', '-S': 'list', '--list-rules': 'list',
 };
+/** The rule and program flags of iptables itself, by every spelling (before any extension's). */
+const enum Flag { Command, Table, Ipv4, Ipv6, Wait, Quiet, Protocol, Source, Destination, InIface, OutIface, Fragment, Counters, Match, Jump, Goto }
+const FLAGS = new Map<string, Flag>([
+  ...Object.keys(COMMANDS).map((k) => [k, Flag.Command] as const),
+  ['-t', Flag.Table], ['--table', Flag.Table], ['-4', Flag.Ipv4], ['--ipv4', Flag.Ipv4], ['-6', Flag.Ipv6], ['--ipv6', Flag.Ipv6],
+  ['-w', Flag.Wait], ['--wait', Flag.Wait], ['-W', Flag.Wait], ['--wait-interval', Flag.Wait],
+  ['-n', Flag.Quiet], ['--numeric', Flag.Quiet], ['-v', Flag.Quiet], ['--verbose', Flag.Quiet], ['-x', Flag.Quiet], ['--exact', Flag.Quiet], ['--line-numbers', Flag.Quiet],
+  ['-p', Flag.Protocol], ['--protocol', Flag.Protocol], ['-s', Flag.Source], ['--source', Flag.Source], ['--src', Flag.Source],
+  ['-d', Flag.Destination], ['--destination', Flag.Destination], ['--dst', Flag.Destination],
+  ['-i', Flag.InIface], ['--in-interface', Flag.InIface], ['-o', Flag.OutIface], ['--out-interface', Flag.OutIface],
+  ['-f', Flag.Fragment], ['--fragment', Flag.Fragment], ['-c', Flag.Counters], ['--set-counters', Flag.Counters],
+  ['-m', Flag.Match], ['--match', Flag.Match], ['-j', Flag.Jump], ['--jump', Flag.Jump], ['-g', Flag.Goto], ['--goto', Flag.Goto],
+]);
+const COMMAND_OPS = new Map(Object.entries(COMMANDS));
+/** The two-character flags by their letter, so that the common `-A`, `-m`, `-j` need no hashing. */
+const SHORT_FLAGS: (Flag | undefined)[] = Array.from({ length: 128 }, (_, c) => FLAGS.get(`-${String.fromCharCode(c)}`));
 const TABLES = new Set(['raw', 'mangle', 'nat', 'filter', 'security']);
+const VERDICTS = { ACCEPT: 'ACCEPT', DROP: 'DROP', RETURN: 'RETURN', QUEUE: 'QUEUE' } as const;
 const IFNAMSIZ = 16;
 
 interface Loaded {
   ext: Extension;
+  /** The extension's options by `--name` (see optionTable). */
+  options: Map<string, OptionSpec>;
   name: string;
   opts: GivenOption[];
   /** First token of `-m NAME` / `-j NAME`. */
   token: number;
   kind: 'match' | 'target';
+  /** A match's place in the rule's match list. */
+  index?: number;
 }
 
 /** An option's argument, or a CmdError naming the option that lacks it. */
@@ -81,7 +108,7 @@ function noInvert(argv: string[], i: number, invertAt: number): never {
   throw new CmdError(`cannot have ! before ${argv[i]}`, invertAt);
 }
 
-function ruleNumber(extra: string[]): number {
+function ruleNumber(extra: readonly string[]): number {
   const n = Number(extra[0]);
   if (!(n >= 1)) throw new CmdError('invalid rule number', 0);
   return n;
@@ -89,32 +116,108 @@ function ruleNumber(extra: string[]): number {
 
 /** Parse one command's tokens. */
 export function parseCommand(tokens: Token[], ctx: CommandContext): ParsedCommand {
+  const words: Words = { texts: tokens.map((t) => t.text), columns: tokens.map((t) => t.column) };
+  if (tokens.some((t) => t.quoted)) words.quoted = tokens.map((t) => !!t.quoted);
+  return parseWords(words, ctx);
+}
+
+/** Parse one command from a line's words as splitWords gives them (the restore reader's path). */
+export function parseWords(words: Words, ctx: CommandContext): ParsedCommand {
   const issues: Issue[] = [];
+  // the shared lists serve one line at a time; a line read while another is (an extension that
+  // parsed a command of its own) gets lists of its own
+  const lists = busy ? { matches: new Scratch<MatchInstance>(), loaded: new Scratch<Loaded>() } : LISTS;
+  busy = true;
+  lists.matches.length = lists.loaded.length = 0;
   try {
-    const r = parseInner(tokens, ctx, issues) as ParsedCommand;
-    r.issues = issues;
-    return r;
+    return parseInner(words, ctx, issues, lists.matches, lists.loaded);
   } catch (e) {
     if (e instanceof CmdError) {
-      const t = tokens[Math.min(e.token, tokens.length - 1)];
-      issues.push({ severity: 'error', code: e.code, message: e.message, line: ctx.line, column: t?.column ?? 1 });
+      const column = words.columns[Math.min(e.token, words.columns.length - 1)];
+      issues.push({ severity: 'error', code: e.code, message: e.message, line: ctx.line, column: column ?? 1 });
       return { issues };
     }
     throw e;
+  } finally {
+    // nothing of the line may outlive it in the shared lists: its words are cut from the text it
+    // came from, and would keep a whole file alive
+    const { matches, loaded } = lists;
+    for (let k = 0; k < matches.length; k++) matches.items[k] = UNSET;
+    for (let k = 0; k < loaded.length; k++) loaded.items[k].opts = NO_OPTS;
+    if (lists === LISTS) busy = false;
   }
 }
 
-function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit<ParsedCommand, 'issues'> {
-  const argv = tokens.map((t) => t.text);
+/**
+ * A list a line fills as it is read, kept from line to line: a list grown from empty by push
+ * reserves room for 16 entries, and a dump has a hundred thousand rules. Emptying it only resets
+ * the count (emptying an array would give up its storage).
+ */
+class Scratch<T> {
+  items: T[] = [];
+  length = 0;
+
+  push(x: T): void {
+    this.items[this.length++] = x;
+  }
+
+  /** The filled part as a list of its own, exactly as long. */
+  copy(): T[] {
+    return this.items.slice(0, this.length);
+  }
+}
+
+const LISTS = { matches: new Scratch<MatchInstance>(), loaded: new Scratch<Loaded>() };
+/** Options of an extension before the first is given: shared, never added to (the first makes a list). */
+const NO_OPTS: GivenOption[] = [];
+/** What a used entry of the match list holds once its line is done. */
+const UNSET: MatchInstance = { kind: 'unknown', name: '', tokens: [] };
+
+/**
+ * Record an extension the line loads (the registry's own spelling of its name: one shared string
+ * rather than one per rule). The records of earlier lines are reused: only their option lists
+ * leave the parser.
+ */
+function load(loaded: Scratch<Loaded>, ext: Extension, token: number, kind: Loaded['kind'], index: number | undefined): Loaded {
+  let l = loaded.items[loaded.length];
+  if (l) {
+    l.ext = ext;
+    l.options = optionTable(ext);
+    l.name = ext.name;
+    l.opts = NO_OPTS;
+    l.token = token;
+    l.kind = kind;
+    l.index = index;
+  } else l = { ext, options: optionTable(ext), name: ext.name, opts: NO_OPTS, token, kind, index };
+  loaded.push(l);
+  return l;
+}
+let busy = false;
+
+/** An address of `-s`/`-d` as given: its text, whether `!` preceded it, its token. */
+interface AddrArg {
+  text: string;
+  invert: boolean;
+  token: number;
+}
+const NO_ADDRS: readonly AddrArg[] = [];
+const NO_EXTRA: readonly string[] = [];
+
+function parseInner(words: Words, ctx: CommandContext, issues: Issue[], matches: Scratch<MatchInstance>, loaded: Scratch<Loaded>): ParsedCommand {
+  const argv = words.texts;
   let table: TableName | undefined;
   let op: Command['op'] | undefined;
   let chain: string | undefined;
-  let extra: string[] = [];
+  let extra = NO_EXTRA;
   let otherFamily = false;
-  const rule: Rule = { matches: [], line: ctx.line };
-  const sources: { text: string; invert: boolean; token: number }[] = [];
-  const dests: { text: string; invert: boolean; token: number }[] = [];
-  const loaded: Loaded[] = [];
+  // built from an empty object, which has room for four fields inside it (a literal of two has
+  // room for two, and a third goes to a separate block): most rules have at most four
+  const rule = {} as Rule;
+  rule.matches = [];
+  rule.line = ctx.line;
+  // most rules have one address or none: the lists are made when the first one comes
+  let sources: AddrArg[] | undefined;
+  let dests: AddrArg[] | undefined;
   let target: Loaded | undefined;
   let targetPlain: Target | undefined;
   let targetAt = -1;
@@ -123,16 +226,20 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
 
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '!') {
+    // every flag and option starts with a dash: anything else is `!` or out of place
+    if (a.charCodeAt(0) !== 45) {
+      if (a !== '!') throw new CmdError(`Bad argument \`${a}'`, i, 'bad-argument');
       if (invert) throw new CmdError('multiple consecutive ! not allowed', i);
       invert = true;
       invertAt = i;
       continue;
     }
-    if (Object.hasOwn(COMMANDS, a)) {
+    const c1 = a.length === 2 ? a.charCodeAt(1) : 128;
+    const flag = c1 < 128 ? SHORT_FLAGS[c1] : FLAGS.get(a);
+    if (flag === Flag.Command) {
       if (invert) noInvert(argv, i, invertAt);
       if (op) throw new CmdError(`cannot use ${a} with -${opLetter(op)}`, i, 'bad-command');
-      op = COMMANDS[a];
+      op = COMMAND_OPS.get(a);
       if (op === 'list' || op === 'delete-chain' || op === 'flush' || op === 'zero') {
         if (i + 1 < argv.length && !argv[i + 1].startsWith('-')) chain = argv[++i];
       } else {
@@ -144,8 +251,8 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
       }
       continue;
     }
-    switch (a) {
-      case '-t': case '--table': {
+    switch (flag) {
+      case Flag.Table: {
         if (invert) noInvert(argv, i, invertAt);
         const t = need(argv, i + 1, 'table');
         if (!TABLES.has(t)) throw new CmdError(`can't initialize iptables table \`${t}': Table does not exist`, i + 1, 'unknown-table');
@@ -153,18 +260,18 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         i++;
         continue;
       }
-      case '-4': case '--ipv4':
+      case Flag.Ipv4:
         if (ctx.family !== 'ipv4') otherFamily = true;
         continue;
-      case '-6': case '--ipv6':
+      case Flag.Ipv6:
         if (ctx.family !== 'ipv6') otherFamily = true;
         continue;
-      case '-w': case '--wait': case '-W': case '--wait-interval':
+      case Flag.Wait:
         if (i + 1 < argv.length && /^\d+(\.\d+)?$/.test(argv[i + 1])) i++;
         continue;
-      case '-n': case '--numeric': case '-v': case '--verbose': case '-x': case '--exact': case '--line-numbers':
+      case Flag.Quiet:
         continue;
-      case '-p': case '--protocol': {
+      case Flag.Protocol: {
         const v = need(argv, i + 1, 'protocol');
         const n = protocolNumber(v);
         if (n === undefined) throw new CmdError(`unknown protocol "${v}" specified`, i + 1, 'unknown-protocol');
@@ -175,33 +282,34 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         i++;
         continue;
       }
-      case '-s': case '--source': case '--src':
-      case '-d': case '--destination': case '--dst': {
+      case Flag.Source: case Flag.Destination: {
         const v = need(argv, i + 1, 'address');
-        const list = a === '-s' || a === '--source' || a === '--src' ? sources : dests;
-        if (list.length) throw new CmdError(`multiple ${list === sources ? '-s' : '-d'} flags not allowed`, i);
-        for (const part of v.split(',')) list.push({ text: part, invert: invert, token: i + 1 });
+        const isSource = flag === Flag.Source;
+        if (isSource ? sources : dests) throw new CmdError(`multiple ${isSource ? '-s' : '-d'} flags not allowed`, i);
+        const list = v.indexOf(',') < 0 ? [{ text: v, invert, token: i + 1 }] : v.split(',').map((part) => ({ text: part, invert, token: i + 1 }));
+        if (isSource) sources = list;
+        else dests = list;
         invert = false;
         i++;
         continue;
       }
-      case '-i': case '--in-interface': case '-o': case '--out-interface': {
+      case Flag.InIface: case Flag.OutIface: {
         const v = need(argv, i + 1, 'interface');
         if (v === '') throw new CmdError('Empty interface is likely to be undesired', i + 1, 'bad-interface');
         if (v.length >= IFNAMSIZ) throw new CmdError(`interface name \`${v}' must be shorter than IFNAMSIZ (${IFNAMSIZ - 1})`, i + 1, 'bad-interface');
-        const which = a === '-i' || a === '--in-interface' ? 'inInterface' : 'outInterface';
+        const which = flag === Flag.InIface ? 'inInterface' : 'outInterface';
         if (rule[which]) throw new CmdError(`multiple ${which === 'inInterface' ? '-i' : '-o'} flags not allowed`, i);
         rule[which] = { value: v, invert };
         invert = false;
         i++;
         continue;
       }
-      case '-f': case '--fragment':
+      case Flag.Fragment:
         if (ctx.family === 'ipv6') throw new CmdError('unknown option "-f"', i, 'unknown-option');
         rule.fragment = { invert };
         invert = false;
         continue;
-      case '-c': case '--set-counters': {
+      case Flag.Counters: {
         if (invert) noInvert(argv, i, invertAt);
         const p = need(argv, i + 1, 'packets'), b = need(argv, i + 2, 'bytes');
         if (!/^\d+$/.test(p) || !/^\d+$/.test(b)) throw new CmdError('-c packet counter not numeric', i + 1);
@@ -209,30 +317,30 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         i += 2;
         continue;
       }
-      case '-m': case '--match': {
+      case Flag.Match: {
         if (invert) noInvert(argv, i, invertAt);
         const name = need(argv, i + 1, 'match');
         // iptables looks for libxt_NAME.so; an empty name loads nothing
         if (name === '') throw new CmdError("Couldn't load match `':No such file or directory", i + 1, 'unknown-match');
-        loadMatch(name, i, rule, loaded);
+        loadMatch(name, i, matches, loaded);
         i++;
         continue;
       }
-      case '-j': case '--jump': case '-g': case '--goto': {
+      case Flag.Jump: case Flag.Goto: {
         if (invert) noInvert(argv, i, invertAt);
         const name = need(argv, i + 1, 'target');
         if (target || targetPlain) throw new CmdError('multiple -j flags not allowed', i);
-        const isGoto = a === '-g' || a === '--goto';
+        const isGoto = flag === Flag.Goto;
         targetAt = i;
         if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || name === 'QUEUE') {
           if (isGoto) throw new CmdError(`goto '${name}' is not a chain`, i + 1, 'bad-target');
-          targetPlain = { kind: 'standard', verdict: name };
+          targetPlain = { kind: 'standard', verdict: VERDICTS[name] };
         } else {
           const ext = isGoto ? undefined : getTarget(name);
           if (ext) {
-            target = { ext, name, opts: [], token: i, kind: 'target' };
-            loaded.push(target);
-          } else if (isGoto || !/^[A-Z][A-Z0-9_]*$/.test(name) || !looksLikeTargetExtension(name)) {
+            // the registry's own spelling: one shared string rather than one per rule
+            target = load(loaded, ext, i, 'target', undefined);
+          } else if (isGoto || !looksLikeTargetExtension(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) {
             targetPlain = { kind: isGoto ? 'goto' : 'jump', chain: name };
           } else {
             targetPlain = { kind: 'unknown', name, tokens: [] };
@@ -242,40 +350,37 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         continue;
       }
     }
-    if (a.startsWith('--')) {
-      let name = a.slice(2);
-      let inline: string | undefined;
-      const eq = name.indexOf('=');
-      if (eq >= 0) {
-        inline = name.slice(eq + 1);
-        name = name.slice(0, eq);
-      }
+    if (a.charCodeAt(1) === 45) {
+      // `--name` or `--name=value`; tables are looked up by the option word as written
+      const eq = a.indexOf('=', 2);
+      const key = eq < 0 ? a : a.slice(0, eq);
+      const inline = eq < 0 ? undefined : a.slice(eq + 1);
       // iptables' command_default offers an option to the target first, then to the loaded
       // matches, then loads the protocol's match; verbatim extensions take what nobody owns
       const afterUnknownTarget = targetPlain?.kind === 'unknown' && i > targetAt;
-      let owner = afterUnknownTarget ? undefined : findOwner(loaded, name);
+      let owner = afterUnknownTarget ? undefined : findOwner(loaded, key);
       const pm = !owner && rule.protocol && !rule.protocol.invert ? protoMatch(rule, ctx) : undefined;
-      const pmLoaded = pm !== undefined && rule.matches.some((m) => m.name === pm);
+      const pmLoaded = pm !== undefined && hasMatch(matches, pm);
       if (!owner && !afterUnknownTarget && pm && !pmLoaded) {
         const ext = getMatch(pm);
-        if (ext && ext.options.some((o) => o.name === name || o.aliases?.includes(name))) {
-          loadMatch(pm, -1, rule, loaded);
-          owner = findOwner(loaded, name);
+        if (ext && optionTable(ext).has(key)) {
+          loadMatch(pm, -1, matches, loaded);
+          owner = findOwner(loaded, key);
         }
       }
       if (!owner) {
         let sink: { tokens: string[] } | undefined = afterUnknownTarget && targetPlain?.kind === 'unknown' ? targetPlain : undefined;
-        for (let k = rule.matches.length - 1; k >= 0 && !sink; k--) {
-          const m = rule.matches[k];
+        for (let k = matches.length - 1; k >= 0 && !sink; k--) {
+          const m = matches.items[k];
           if (m.kind === 'unknown') sink = m;
         }
         if (!sink && pm && !pmLoaded && !getMatch(pm)) {
           // `-p sctp --dport 1` loads libxt_sctp even though podtables does not model it
-          loadMatch(pm, -1, rule, loaded);
-          sink = rule.matches[rule.matches.length - 1] as { tokens: string[] };
+          loadMatch(pm, -1, matches, loaded);
+          sink = matches.items[matches.length - 1] as { tokens: string[] };
         }
         if (sink) {
-          const n = absorbOption(tokens, i, invert);
+          const n = absorbOption(words, i, invert);
           sink.tokens.push(...n.tokens);
           invert = false;
           i = n.next - 1;
@@ -283,28 +388,35 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
         }
         throw new CmdError(`unknown option "${a}"`, i, 'unknown-option');
       }
-      const { loaded: l, spec } = owner;
+      const l = owner;
+      const spec = ownerSpec;
       const inv = invert;
       invert = false;
       if (inv && !spec.invert) throw new CmdError(`${l.name}: option "--${spec.name}" cannot be inverted.`, invertAt, 'bad-invert');
-      const args: string[] = [];
+      // lists start as literals of their first item: a list grown from empty by push reserves
+      // room for 16, and a dump has several such lists per rule
+      let args: string[] | undefined = inline === undefined ? undefined : [inline];
+      let count = args ? 1 : 0;
       let j = i + 1;
       let oldInvert = false;
-      if (inline !== undefined) args.push(inline);
-      while (args.length < spec.args) {
+      while (count < spec.args) {
         if (j >= argv.length) throw new CmdError(`${l.name}: option "--${spec.name}" requires an argument`, i, 'missing-argument');
-        if (argv[j] === '!' && spec.invert && args.length === 0 && !oldInvert) {
+        if (argv[j] === '!' && spec.invert && count === 0 && !oldInvert) {
           oldInvert = true;
           j++;
           continue;
         }
-        args.push(argv[j++]);
+        if (args) args.push(argv[j++]);
+        else args = [argv[j++]];
+        count++;
       }
       if (oldInvert) {
-        issues.push({ severity: 'warning', code: 'intrapositioned-negation', line: ctx.line, column: tokens[i].column,
+        issues.push({ severity: 'warning', code: 'intrapositioned-negation', line: ctx.line, column: words.columns[i],
           message: `Using intrapositioned negation (\`--option ! this\`) is deprecated in favor of extrapositioned (\`! --option this\`).` });
       }
-      l.opts.push({ name: spec.name, invert: inv || oldInvert, args, token: i });
+      const given: GivenOption = { name: spec.name, invert: inv || oldInvert, args: args ?? [], token: i };
+      if (l.opts.length) l.opts.push(given);
+      else l.opts = [given];
       i = j - 1;
       continue;
     }
@@ -313,18 +425,19 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
   }
   if (invert) throw new CmdError('! at the end of the line has nothing to negate', invertAt);
   if (!op) throw new CmdError('no command specified', 0, 'no-command');
-  if (otherFamily) return { otherFamily, table };
+  if (otherFamily) return { otherFamily, table, issues };
   // iptables itself (not the kernel) refuses DROP in nat; a DROP policy there still loads
   if (targetPlain?.kind === 'standard' && targetPlain.verdict === 'DROP' && (table ?? ctx.table) === 'nat')
     throw new CmdError('The "nat" table is not intended for filtering, the use of DROP is therefore inhibited.', targetAt + 1, 'drop-in-nat');
 
   // let each extension check its options, as the final_check step does
   const pctx: ParseContext = { family: ctx.family, table: table ?? ctx.table, protocol: rule.protocol, names: ctx.names };
-  for (const l of loaded) {
+  for (let k = 0; k < loaded.length; k++) {
+    const l = loaded.items[k];
     try {
-      const info = l.ext.parse(l.opts, pctx);
+      const info = l.ext.parse(l.opts.length ? l.opts : [], pctx);
       if (l.kind === 'target') rule.target = { kind: 'extension', name: l.name, info };
-      else rule.matches[(l as Loaded & { index: number }).index] = { kind: 'match', name: l.name, info };
+      else (matches.items[l.index!] as { info: unknown }).info = info;
     } catch (e) {
       if (e instanceof ExtensionError) throw new CmdError(e.message, e.token ?? l.token, 'bad-option');
       throw e;
@@ -338,14 +451,16 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
       throw new CmdError(`${l.name}: not available for ${ctx.family === 'ipv4' ? 'IPv4 (use ip6tables)' : 'IPv6 (use iptables)'}`, Math.max(l.token, 0), 'wrong-family');
   }
   if (targetPlain) rule.target = targetPlain;
+  // the rule keeps a list of exactly its matches
+  if (matches.length) rule.matches = matches.copy();
 
   const c = chain as string;
   let command: Command;
   switch (op) {
-    case 'append': command = { op, chain: c, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
-    case 'insert': command = { op, chain: c, position: extra.length ? ruleNumber(extra) : 1, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
-    case 'replace': command = { op, chain: c, position: ruleNumber(extra), rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
-    case 'delete': command = extra.length ? { op, chain: c, position: ruleNumber(extra) } : { op, chain: c, rules: expandAddresses(rule, sources, dests, ctx.family) }; break;
+    case 'append': command = { op, chain: c, rules: expandAddresses(rule, sources ?? NO_ADDRS, dests ?? NO_ADDRS, ctx.family, ctx.addresses) }; break;
+    case 'insert': command = { op, chain: c, position: extra.length ? ruleNumber(extra) : 1, rules: expandAddresses(rule, sources ?? NO_ADDRS, dests ?? NO_ADDRS, ctx.family, ctx.addresses) }; break;
+    case 'replace': command = { op, chain: c, position: ruleNumber(extra), rules: expandAddresses(rule, sources ?? NO_ADDRS, dests ?? NO_ADDRS, ctx.family, ctx.addresses) }; break;
+    case 'delete': command = extra.length ? { op, chain: c, position: ruleNumber(extra) } : { op, chain: c, rules: expandAddresses(rule, sources ?? NO_ADDRS, dests ?? NO_ADDRS, ctx.family, ctx.addresses) }; break;
     case 'policy': {
       const p = extra[0];
       if (p !== 'ACCEPT' && p !== 'DROP') throw new CmdError(`Bad policy name \`${p}'`, 2, 'bad-policy');
@@ -357,7 +472,7 @@ function parseInner(tokens: Token[], ctx: CommandContext, issues: Issue[]): Omit
     default: command = { op, chain } as Command;
   }
   if (op === 'new-chain' || op === 'rename-chain') checkChainName(op === 'new-chain' ? c : extra[0], argv.indexOf(op === 'new-chain' ? c : extra[0]));
-  return { command, table };
+  return { command, table, issues };
 }
 
 function opLetter(op: Command['op']): string {
@@ -376,28 +491,71 @@ const KNOWN_TARGET_NAMES = new Set([
   'TEE', 'TOS', 'TPROXY', 'TRACE', 'TTL', 'ULOG',
 ]);
 
-function loadMatch(name: string, token: number, rule: Rule, loaded: Loaded[]): void {
+function loadMatch(name: string, token: number, matches: Scratch<MatchInstance>, loaded: Scratch<Loaded>): void {
   const ext = getMatch(name);
-  const index = rule.matches.length;
+  const index = matches.length;
   if (ext) {
-    rule.matches.push({ kind: 'match', name, info: undefined });
-    loaded.push(Object.assign({ ext, name, opts: [], token, kind: 'match' as const }, { index }));
+    // the registry's own spelling: one shared string rather than one per rule
+    matches.push({ kind: 'match', name: ext.name, info: undefined });
+    load(loaded, ext, token, 'match', index);
   } else {
-    rule.matches.push({ kind: 'unknown', name, tokens: [] });
+    matches.push({ kind: 'unknown', name, tokens: [] });
   }
 }
 
-function findOwner(loaded: Loaded[], name: string): { loaded: Loaded; spec: OptionSpec } | undefined {
-  for (let k = loaded.length - 1; k >= 0; k--) {
-    const spec = loaded[k].ext.options.find((o) => o.name === name || o.aliases?.includes(name));
-    if (spec) return { loaded: loaded[k], spec };
+/**
+ * Each extension's options by `--name` and `--alias`, built on first use: the first option of the
+ * table that has the name either way, as a scan of the table finds it. Keyed by the word as
+ * written, so that an option word is hashed once for the flag table and the option tables.
+ */
+const optionTables = new WeakMap<Extension, Map<string, OptionSpec>>();
+
+function optionTable(ext: Extension): Map<string, OptionSpec> {
+  let t = optionTables.get(ext);
+  if (!t) {
+    t = new Map();
+    for (const o of ext.options)
+      for (const n of [o.name, ...(o.aliases ?? [])]) if (!t.has(`--${n}`)) t.set(`--${n}`, o);
+    optionTables.set(ext, t);
   }
+  return t;
+}
+
+/** The option of `ext` spelled exactly `name` (its name or an alias, without dashes), looked up in a table. */
+export function exactOption(ext: Extension, name: string): OptionSpec | undefined {
+  return optionTable(ext).get(`--${name}`);
+}
+
+/** The option findOwner found, beside the extension it returns (no pair object per option). */
+let ownerSpec: OptionSpec = { name: '', args: 0 };
+
+/**
+ * The loaded extension that takes option word `key` (`--name`): exactly, else by unambiguous
+ * abbreviation. The option itself is left in ownerSpec.
+ */
+function findOwner(list: Scratch<Loaded>, key: string): Loaded | undefined {
+  const loaded = list.items;
+  for (let k = list.length - 1; k >= 0; k--) {
+    const spec = loaded[k].options.get(key);
+    if (spec) {
+      ownerSpec = spec;
+      return loaded[k];
+    }
+  }
+  const name = key.slice(2);
   // getopt_long takes an unambiguous abbreviation (`--to-port` for `--to-ports`), as Istio writes it
   const hits: { loaded: Loaded; spec: OptionSpec }[] = [];
-  for (let k = loaded.length - 1; k >= 0; k--)
+  for (let k = list.length - 1; k >= 0; k--)
     for (const spec of loaded[k].ext.options)
       if ([spec.name, ...(spec.aliases ?? [])].some((n) => n.startsWith(name))) hits.push({ loaded: loaded[k], spec });
-  return hits.length === 1 ? hits[0] : undefined;
+  if (hits.length !== 1) return undefined;
+  ownerSpec = hits[0].spec;
+  return hits[0].loaded;
+}
+
+function hasMatch(matches: Scratch<MatchInstance>, name: string): boolean {
+  for (let k = 0; k < matches.length; k++) if (matches.items[k].name === name) return true;
+  return false;
 }
 
 function protoMatch(rule: Rule, ctx: CommandContext): string | undefined {
@@ -411,7 +569,8 @@ function protoMatch(rule: Rule, ctx: CommandContext): string | undefined {
  * that was quoted in the input keeps the form xtables_save_string gives it, so that it prints back
  * as the kernel prints string options (`--log-prefix "a b"`).
  */
-function absorbOption(tokens: Token[], i: number, invert: boolean): { tokens: string[]; next: number } {
+function absorbOption(words: Words, i: number, invert: boolean): { tokens: string[]; next: number } {
+  const tokens: Token[] = words.texts.map((text, k) => (words.quoted?.[k] ? { text, column: words.columns[k], quoted: true } : { text, column: words.columns[k] }));
   const out: string[] = invert ? ['!', tokens[i].text] : [tokens[i].text];
   const isOption = (t: Token | undefined) => !!t && !t.quoted && /^-[-a-zA-Z]/.test(t.text);
   let j = i + 1;
@@ -439,16 +598,16 @@ function checkChainName(name: string, token: number): void {
 }
 
 /**
- * -s and -d lists expand to one rule per pair, as iptables does. Parsed addresses are memoised:
- * dumps repeat them (kube-proxy's pod CIDR on every Service), and a Cidr is plain data.
+ * -s and -d lists expand to one rule per pair, as iptables does. Parsed addresses are shared
+ * through `memo` when there is one (a Cidr is plain data).
  */
-function expandAddresses(rule: Rule, srcs: { text: string; invert: boolean; token: number }[], dsts: typeof srcs, family: Family): Rule[] {
-  const parse = (a: (typeof srcs)[number]): Negatable<Cidr> => ({ value: cidrOf(a.text, a.token, family), invert: a.invert });
+function expandAddresses(rule: Rule, srcs: readonly AddrArg[], dsts: readonly AddrArg[], family: Family, memo: Map<string, Cidr> | undefined): Rule[] {
   if (srcs.length <= 1 && dsts.length <= 1) {
-    if (srcs.length) rule.source = parse(srcs[0]);
-    if (dsts.length) rule.destination = parse(dsts[0]);
+    if (srcs.length) rule.source = { value: cidrOf(srcs[0].text, srcs[0].token, family, memo), invert: srcs[0].invert };
+    if (dsts.length) rule.destination = { value: cidrOf(dsts[0].text, dsts[0].token, family, memo), invert: dsts[0].invert };
     return [rule];
   }
+  const parse = (a: AddrArg): Negatable<Cidr> => ({ value: cidrOf(a.text, a.token, family, memo), invert: a.invert });
   const ss = srcs.length ? srcs.map(parse) : [undefined];
   const ds = dsts.length ? dsts.map(parse) : [undefined];
   if (srcs.some((s) => s.invert) || dsts.some((d) => d.invert))
@@ -466,15 +625,15 @@ function expandAddresses(rule: Rule, srcs: { text: string; invert: boolean; toke
   return out;
 }
 
-const cidrMemo = { ipv4: new Map<string, Cidr>(), ipv6: new Map<string, Cidr>() };
-
-function cidrOf(text: string, token: number, family: Family): Cidr {
-  const memo = cidrMemo[family];
-  let c = memo.get(text);
-  if (c) return c;
+function cidrOf(text: string, token: number, family: Family, memo: Map<string, Cidr> | undefined): Cidr {
+  let c = memo?.get(text);
+  if (c && c.family === family) return c;
   const parsed = parseCidr(text, family);
   if (typeof parsed === 'string') throw new CmdError(parsed, token, 'bad-address');
-  if (memo.size > 50_000) memo.clear();
-  memo.set(text, (c = parsed));
-  return c;
+  if (memo) {
+    // small: it is for the few addresses a dump repeats, not for the many it has once
+    if (memo.size >= 4096) memo.clear();
+    memo.set(text, parsed);
+  }
+  return parsed;
 }

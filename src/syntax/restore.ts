@@ -7,8 +7,8 @@ import type { Issue } from '../model/issue';
 import type { NameTables } from '../extensions/types';
 import { TABLE_NAMES, type Ruleset, type TableName } from '../model/ruleset';
 import { RulesetBuilder } from './builder';
-import { parseCommand } from './command';
-import { tokenize } from './tokenize';
+import { parseWords, type CommandContext } from './command';
+import { splitWords, type Words } from './tokenize';
 
 /** The longest line iptables-restore reads whole (its buffer is 10,240 bytes with the newline). */
 const MAX_LINE = 10239;
@@ -58,21 +58,28 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
   const family = opts.family ?? guessFamily(text);
   const b = new RulesetBuilder(family);
   const issues: Issue[] = [];
-  const lines = text.split('\n');
   let table: TableName | undefined;
   let tableLine = 0;
   let crlf = false;
   const seen = new Set<TableName>();
-  for (let n = 0; n < lines.length; n++) {
-    const lineNo = n + 1;
-    let line = lines[n];
+  // one line's words at a time, their lists reused from line to line, and one context for all
+  let words: Words | undefined;
+  const cctx: CommandContext = { family, table: 'filter', line: 0, names: opts.names, addresses: new Map() };
+  // lines are taken one at a time rather than split all at once: a dump's array of lines would
+  // live as long as the loop
+  let start = 0;
+  for (let lineNo = 1; start <= text.length; lineNo++) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    let line = text.slice(start, end);
+    start = end + 1;
     // iptables-restore reads lines with fgets into a 10,240-byte buffer: a longer line arrives in
     // pieces and its second piece fails as a command of its own
     if (line.length > MAX_LINE / 3 && new TextEncoder().encode(line).length > MAX_LINE) {
       issues.push({ severity: 'error', code: 'line-too-long', message: `line longer than ${MAX_LINE} bytes: iptables-restore reads it in pieces and fails on the rest`, line: lineNo, column: MAX_LINE + 1 });
       break;
     }
-    if (line.endsWith('\r')) {
+    if (line.charCodeAt(line.length - 1) === 13) {
       line = line.slice(0, -1);
       if (!crlf) issues.push({ severity: 'warning', code: 'crlf', message: 'CRLF line ends: iptables-restore would refuse this file', line: lineNo, column: line.length + 1 });
       crlf = true;
@@ -110,8 +117,7 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
     }
     if (line[0] === ':') {
       // strtok on blanks: name, policy, then counters; anything after them is ignored
-      const words = line.slice(1).split(/[ \t]+/).filter((w) => w !== '');
-      const [name, policy, ctrs] = words;
+      const [name, policy, ctrs] = firstWords(line, 1, 3);
       if (!name || !policy) {
         issues.push({ severity: 'error', code: 'bad-chain-line', message: name ? `chain \`${name}': policy invalid (expected \`:NAME POLICY [packets:bytes]')` : 'chain name invalid', line: lineNo, column: 1 });
         break;
@@ -120,8 +126,9 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
         issues.push({ severity: 'error', code: 'bad-chain', message: `Invalid chain name \`${name}' (28 chars max)`, line: lineNo, column: 2 });
         break;
       }
-      const cm = ctrs === undefined ? null : /^\[(\d+):(\d+)\]/.exec(ctrs);
-      const counters = cm ? { packets: Number(cm[1]), bytes: Number(cm[2]) } : undefined;
+      // `[0:0]`, what nearly every dump has, needs no pattern
+      const cm = ctrs === undefined || ctrs === '[0:0]' ? null : /^\[(\d+):(\d+)\]/.exec(ctrs);
+      const counters = cm ? { packets: Number(cm[1]), bytes: Number(cm[2]) } : ctrs === '[0:0]' ? { packets: 0, bytes: 0 } : undefined;
       if (opts.counters && policy !== '-' && !counters) {
         issues.push({ severity: 'error', code: 'bad-counters', message: `invalid policy counters for chain '${name}'`, line: lineNo, column: 1 });
         break;
@@ -131,22 +138,22 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       if (issues.length > before && issues.some((i) => i.severity === 'error')) break;
       continue;
     }
-    let body = line;
     let counters: { packets: number; bytes: number } | undefined;
     let offset = 0;
     const cm = line.charCodeAt(0) === 91 ? /^\[(\d+):(\d+)\]\s*/.exec(line) : null;
     if (cm) {
       counters = { packets: Number(cm[1]), bytes: Number(cm[2]) };
       offset = cm[0].length;
-      body = line.slice(offset);
     }
-    const tk = tokenize(body);
-    if (tk.error) {
-      issues.push({ severity: 'error', code: 'bad-quote', message: tk.error.message, line: lineNo, column: tk.error.column + offset });
+    // the words after the counters; columns count from the line's start
+    words = splitWords(line, words, offset);
+    if (words.error) {
+      issues.push({ severity: 'error', code: 'bad-quote', message: words.error.message, line: lineNo, column: words.error.column });
       break;
     }
-    if (offset) for (const t of tk.tokens) t.column += offset;
-    const p = parseCommand(tk.tokens, { family, table, line: lineNo, names: opts.names });
+    cctx.table = table;
+    cctx.line = lineNo;
+    const p = parseWords(words, cctx);
     if (p.issues.length) {
       for (const i of p.issues) issues.push(i);
       if (p.issues.some((i) => i.severity === 'error')) break;
@@ -162,7 +169,28 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
     if (issues.length > before && issues.some((i, k) => k >= before && i.severity === 'error')) break;
   }
   if (table && !issues.some((i) => i.severity === 'error'))
-    issues.push({ severity: 'error', code: 'no-commit', message: `COMMIT expected: table \`${table}' opened at line ${tableLine} is not committed`, line: lines.length, column: 1 });
+    issues.push({ severity: 'error', code: 'no-commit', message: `COMMIT expected: table \`${table}' opened at line ${tableLine} is not committed`, line: lineCount(text), column: 1 });
   const ruleset = b.build(issues.some((i) => i.severity === 'error') ? [] : issues);
   return { ruleset, issues };
+}
+
+/** Up to `max` words of `line` from `from` on, separated by blanks (spaces and tabs). */
+function firstWords(line: string, from: number, max: number): (string | undefined)[] {
+  const words: (string | undefined)[] = [];
+  let i = from;
+  while (words.length < max) {
+    while (i < line.length && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+    if (i >= line.length) break;
+    const s = i;
+    while (i < line.length && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
+    words.push(line.slice(s, i));
+  }
+  return words;
+}
+
+/** The number of lines of `text` as a split on newlines counts them (a final newline opens an empty last line). */
+function lineCount(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
