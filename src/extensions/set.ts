@@ -73,6 +73,9 @@ export const set: MatchExtension<SetInfo> = {
         if (info) throw fail('--match-set can be specified only once');
         const [name, dirText] = o.args;
         if (name.length > SET_NAME_MAX) throw fail(`setname \`${name}' too long, max ${SET_NAME_MAX} characters.`);
+        // iptables asks the kernel for the set by name and stops when it is not there; which sets
+        // a host has is not ours to know, but no set is ever named by the empty string
+        if (name === '') throw fail("Set  doesn't exist.");
         const dirs = dirText.split(',');
         if (dirs.length > SET_DIM_MAX) throw fail(`Can't be more src/dst options than ${SET_DIM_MAX}.`);
         if (!dirs.every((d) => d === 'src' || d === 'dst'))

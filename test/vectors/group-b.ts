@@ -120,6 +120,7 @@ export const vectors: VectorSet[] = [
       { rule: '-m set --match-set pt_6 src', save: '=', list: ' match-set pt_6 src', ok: true, family: 'ipv6', setup: SETS },
       { rule: '-m set', ok: false, setup: SETS },
       { rule: '-m set --match-set pt_a', ok: false, setup: SETS },
+      { rule: '-m set --match-set "" src', ok: false, setup: SETS },
       { rule: '-m set --match-set pt_a src --match-set pt_a dst', ok: false, setup: SETS },
       { rule: '-m set --match-set pt_a foo', ok: false, setup: SETS },
       { rule: '-m set --match-set pt_a SRC', ok: false, setup: SETS },
