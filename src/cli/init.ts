@@ -9,6 +9,7 @@ import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
 import type { ApplyTarget } from '../kernel/apply';
+import type { Started } from '../kernel/exec';
 import type { BackendMode } from '../kernel/backend';
 import { CliError, writeOut } from './io';
 
@@ -178,14 +179,43 @@ export function register(program: Command): void {
     .addHelpText('after', BETTER + '\nExample:\n  podtables init linkerd -p 4143 -o 4140 -u 2102 --inbound-ports-to-ignore 4190,4191 --netns pod1\n')
     .action(async (o) => {
       const { logger, families, mode } = checkCommon(o);
-      const { options } = await linkerdOptions(o);
-      const closeWait = o.timeoutCloseWaitSecs as string;
-      if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
-      await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }));
+      // each family's iptables-restore starts now and waits for its input while the flags are
+      // checked and the rules worked out, so its own start-up is off the path a pod waits on;
+      // whatever stops us before the rules are known gives it nothing, and nothing is committed
+      const early = o.simulate ? [] : await startFamilies(o, mode, families, logger);
+      try {
+        const { options } = await linkerdOptions(o);
+        const closeWait = o.timeoutCloseWaitSecs as string;
+        if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
+        await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }, early));
+      } finally {
+        await Promise.all(early.map((e) => e.started?.finish('').catch(() => undefined)));
+      }
     });
 }
 
-async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }): Promise<void> {
+/** A family's target and its restore, started ahead (or why the target could not be had). */
+interface Early {
+  target?: ApplyTarget;
+  started?: Started;
+  error?: unknown;
+}
+
+async function startFamilies(o: CommonOpts, mode: BackendMode, families: Family[], logger: Logger): Promise<Early[]> {
+  const { startRestore } = await import('../kernel/apply');
+  return Promise.all(
+    families.map(async (family): Promise<Early> => {
+      try {
+        const target = await resolveTarget(o, mode, family, logger);
+        return { target, started: startRestore(target) };
+      } catch (error) {
+        return { error };
+      }
+    }),
+  );
+}
+
+async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }, early: Early[]): Promise<void> {
   const { linkerdPlan } = await import('../mesh/linkerd');
   const { applyOwnedChains, readTable, readTableText, planApply } = await import('../kernel/apply');
   const { logger } = r;
@@ -207,8 +237,10 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
   }
   // families run side by side: each is its own transaction, and start-up time is what a pod waits on
   const results = await Promise.allSettled(
-    r.families.map(async (family) => {
-      const target = await resolveTarget(o, r.mode, family, logger);
+    r.families.map(async (family, i) => {
+      const e = early[i];
+      if (e?.error) throw e.error;
+      const target = e?.target ?? (await resolveTarget(o, r.mode, family, logger));
       const plan = linkerdPlan(options, family);
       if (r.simulate) {
         const live = await readTable(target, 'nat').catch(() => undefined);
@@ -218,7 +250,7 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
         if (p.text) process.stdout.write(p.text);
         return;
       }
-      const res = await applyOwnedChains(target, plan);
+      const res = await applyOwnedChains(target, plan, e?.started);
       for (const a of res.actions) logger.log('info', a, { family });
       if (res.text) logger.log('debug', `${target.bins.restore} --noflush input:\n${res.text}`, { family });
       else logger.log('info', 'already configured: nothing changed', { family });

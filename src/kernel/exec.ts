@@ -18,7 +18,7 @@ export interface RunOptions {
 
 /** A process started before its input is known: it waits on stdin until `finish` gives it. */
 export interface Started {
-  /** Write the input, close stdin, and resolve with the exit code and output (rejects only if it could not start). */
+  /** Write the input, close stdin, and resolve with the exit code and output (rejects only if it could not start). Once: later calls only wait. */
   finish(input: string): Promise<RunResult>;
 }
 
@@ -55,8 +55,11 @@ function launch(cmd: string, args: string[], opts: Omit<RunOptions, 'input'>, st
   // and reported when `finish` is called
   done.catch(() => {});
   p.stdin?.on('error', () => {});
+  let given = false;
   return {
     finish(input: string) {
+      if (given) return done;
+      given = true;
       // the time limit counts from when the process has its input: until then it only waits
       if (opts.timeoutMs) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
       p.stdin?.end(input);
