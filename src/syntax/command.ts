@@ -471,7 +471,7 @@ function parseInner(words: Words, ctx: CommandContext, issues: Issue[], matches:
     case 'new-chain': command = { op, chain: c }; break;
     default: command = { op, chain } as Command;
   }
-  if (op === 'new-chain' || op === 'rename-chain') checkChainName(op === 'new-chain' ? c : extra[0], argv.indexOf(op === 'new-chain' ? c : extra[0]));
+  if (op === 'new-chain' || op === 'rename-chain') checkChainName(op === 'new-chain' ? c : extra[0], argv.indexOf(op === 'new-chain' ? c : extra[0]), op === 'new-chain');
   return { command, table, issues };
 }
 
@@ -590,10 +590,12 @@ function verbatimString(v: string): string {
   return `"${v.replace(/["\\']/g, (c) => '\\' + c)}"`;
 }
 
-function checkChainName(name: string, token: number): void {
+function checkChainName(name: string, token: number, creating: boolean): void {
   if (name.length >= 29) throw new CmdError(`chain name \`${name}' too long (must be under 29 chars)`, token, 'bad-chain');
   if (name.startsWith('-') || name.startsWith('!')) throw new CmdError(`chain name must not start with \`${name[0]}'`, token, 'bad-chain');
-  if (['ACCEPT', 'DROP', 'RETURN', 'QUEUE'].includes(name) || getTarget(name))
+  // -N looks the name up as a target, and the empty name is the standard target's (1.8.9, both
+  // backends); -E to "" passes this check (legacy renames, nft fails in the kernel)
+  if ((creating && name === '') || ['ACCEPT', 'DROP', 'RETURN', 'QUEUE'].includes(name) || getTarget(name))
     throw new CmdError(`chain name may not clash with target name`, token, 'bad-chain');
 }
 

@@ -42,7 +42,8 @@ test('cni install appends to every config, re-appends when another plugin rewrit
   const types = (f: string) => (existsSync(join(net, f)) ? JSON.parse(readFileSync(join(net, f), 'utf8')).plugins.map((p: { type: string }) => p.type) : []);
   try {
     await until('the lists to hold linkerd-cni', () => types('10-calico.conflist').includes('linkerd-cni') && types('20-bridge.conflist').includes('linkerd-cni'));
-    assert.ok(!existsSync(join(net, '20-bridge.conf')), 'the single-plugin .conf is replaced by its list');
+    // the list is written before the .conf goes, so that the runtime always finds a configuration
+    await until('the single-plugin .conf to be replaced by its list', () => !existsSync(join(net, '20-bridge.conf')));
     for (const f of ['linkerd-cni', 'linkerd-cni.d/podtables.cjs', 'linkerd-cni.d/cli/cni-plugin.cjs', 'linkerd-cni.d/cli/cni-plugin.cjs.cache', 'linkerd-cni.d/node'])
       assert.ok(existsSync(join(bin, f)), `${f} is installed`);
     const entry = JSON.parse(readFileSync(join(net, '10-calico.conflist'), 'utf8')).plugins[2];

@@ -121,3 +121,11 @@ test('-I, -D, -R, -F, -X, -E and -P change the tables the way iptables runs them
     '-P INPUT ACCEPT', '-P FORWARD DROP', '-P OUTPUT ACCEPT', '-N NEW',
     '-A INPUT -s 10.0.0.5/32 -j DROP', '-A INPUT -s 10.0.0.4/32 -j DROP', '-A INPUT -s 10.0.0.2/32 -j ACCEPT', ''].join('\n'));
 });
+
+test('an empty chain name clashes with the standard target, as iptables says for -N "" (both backends, 1.8.9)', () => {
+  const errs = errors(parseRestore('*nat\n-N ""\nCOMMIT\n', { family: 'ipv4' }));
+  assert.equal(errs.length, 1);
+  assert.match(errs[0].message, /chain name may not clash with target name/);
+  assert.equal(errs[0].line, 2);
+  assert.match(errors(parseCommands('iptables -t nat -N ""\n'))[0].message, /chain name may not clash with target name/);
+});
