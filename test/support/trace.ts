@@ -173,8 +173,12 @@ export class KernelTracer {
     return r.code === 0 ? null : r.stderr.trim();
   }
 
-  /** Send the probes and return the kernel's steps of each, in probe order (again, once, if the monitor died meanwhile). */
-  async probe(probes: Probe[], retry = true): Promise<KernelTrace[]> {
+  /**
+   * Send the probes and return the kernel's steps of each, in probe order. When the monitor dies
+   * meanwhile (netlink overran its buffer: ENOBUFS), send them again, half at a time, up to
+   * `retries` times.
+   */
+  async probe(probes: Probe[], retries = 3): Promise<KernelTrace[]> {
     if (this.monitorDied) await this.startMonitor();
     const start = this.out.length;
     const groups = new Map<string, Probe[]>();
@@ -199,12 +203,14 @@ export class KernelTracer {
       await new Promise((r) => setTimeout(r, 100));
     }
     if (this.monitorDied) {
-      if (!retry) throw new Error(this.monitorDied);
+      if (retries <= 0) throw new Error(this.monitorDied);
       await inNetns(this.a, 'conntrack', ['-F']);
       // fresh source ports (still in the traced range), so that no socket of the lost run is in the way;
       // changed in place, so that the caller's packets are the ones sent
       for (const p of probes) if (p.sport) p.sport = 30000 + ((p.sport - 30000 + 5000) % 10000);
-      return this.probe(probes, false);
+      if (probes.length < 2) return this.probe(probes, retries - 1);
+      const half = probes.length >> 1;
+      return [...(await this.probe(probes.slice(0, half), retries - 1)), ...(await this.probe(probes.slice(half), retries - 1))];
     }
     if (process.env.TRACE_RAW) appendFileSync(process.env.TRACE_RAW, `--- ${JSON.stringify(probes.map((p) => p.sport))}\n${this.out.slice(start)}`);
     return splitByProbe(this.out.slice(start), probes);
