@@ -71,8 +71,10 @@ for (const mode of ['legacy', 'nft'] as const) {
       const want = expected(DEFAULT_FLAGS).split('\n').filter((l) => /PROXY_INIT/.test(l)).join('\n');
       assert.equal(ours, want, 'the rules proxy-init would install for the same settings');
 
+      const asked = kube.requests.length;
       const skipped = await c.podtables('ADD', 'client', plugin(kube.kubeconfig, mode), { namespace: 'shop', pod: 'client' });
       assert.equal(skipped.code, 0, skipped.stdout);
+      assert.deepEqual(kube.requests.slice(asked), ['/api/v1/namespaces/shop/pods/client'], 'a pod that is not meshed costs one request');
       // the restore started while the pod was looked up is given nothing: no table is even created
       assert.doesNotMatch(await inNetnsOk(client.ns, `iptables-${mode}-save`, []), /^\*nat$/m, 'a pod without linkerd-proxy is left alone');
       assert.doesNotMatch(await natOf(client.ns, mode), /PROXY_INIT/);
