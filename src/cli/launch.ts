@@ -1,6 +1,7 @@
 /**
  * The published entry, dist/podtables.cjs. It loads the bundle of the one command being run
- * (dist/cli/<command>.cjs; the plugin's own for a bare `podtables cni`; every command for help)
+ * (dist/cli/<command>.cjs, or init-linkerd.cjs and the like for one mesh; the plugin's own for a
+ * bare `podtables cni`; every command for help)
  * and runs it from the V8 code cache the build left beside it, so that an init container or a
  * CNI ADD compiles next to nothing before it works. A cache that is missing, or that this node
  * rejects (another version, other flags), only costs the compile it would have saved.
