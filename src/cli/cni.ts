@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Family } from '../model/addr';
 import { apiServerPorts, cniArgs, CONTROL_PLANE_LABEL, flagsForPod, parseNetConf, skipReason, type CniNetConf, type PodLike } from '../mesh/linkerd-cni';
 import { linkerdPlan, OUTPUT_CHAIN, REDIRECT_CHAIN, validateLinkerdFlags, type LinkerdOptions } from '../mesh/linkerd';
-import { applyOwnedChains, removeOwnedChains, startRestore, verifyOwnedChains, type ApplyTarget } from '../kernel/apply';
+import { applyOwnedChains, releaseRestores, removeOwnedChains, startRestore, verifyOwnedChains, type ApplyTarget } from '../kernel/apply';
 import { binaries, detectVariant } from '../kernel/backend';
 import { closeKube, kubeGet, KubeError, loadKubeconfig, type KubeEndpoint } from '../kernel/kube-api';
 
@@ -177,35 +177,28 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
   // each family's restore starts now and is fed once the pod is looked up: its own start-up
   // overlaps the API round trip (given nothing, it commits nothing)
   const started = conf.linkerd.simulate ? [] : ts.map((t) => startRestore(t));
-  const unused = () => Promise.all(started.map((s) => s.finish('').catch(() => undefined)));
-  let found: { options?: LinkerdOptions; skip?: string };
   try {
-    found = await podOptions(env, conf, log);
-  } catch (e) {
-    await unused();
-    throw e;
+    const { options, skip } = await podOptions(env, conf, log);
+    log.at('debug', `ADD: pod looked up (${since()})`);
+    if (!options) return log.at('info', `skipping: ${skip}`, fields);
+    // families side by side, as init does: each is its own transaction, and the pod waits on both
+    await Promise.all(ts.map(async (t, i) => {
+      const plan = linkerdPlan(options, t.family);
+      if (conf.linkerd.simulate) {
+        log.at('info', `simulate: would install ${plan.chains.map((c) => c.name).join(', ')} (${t.family}, ${t.bins.variant})`, fields);
+        return;
+      }
+      try {
+        const r = await applyOwnedChains(t, plan, started[i]);
+        log.at('info', r.changed ? r.actions.join('; ') : 'rules already in place', { ...fields, family: t.family });
+        log.at('debug', `ADD: ${t.family} rules applied (${since()})`);
+      } catch (e) {
+        throw new CniFailure(CNI_ERRORS.applyFailed, `could not install the rules (${t.family}): ${(e as Error).message}`);
+      }
+    }));
+  } finally {
+    await releaseRestores(started);
   }
-  const { options, skip } = found;
-  log.at('debug', `ADD: pod looked up (${since()})`);
-  if (!options) {
-    await unused();
-    return log.at('info', `skipping: ${skip}`, fields);
-  }
-  // families side by side, as init does: each is its own transaction, and the pod waits on both
-  await Promise.all(ts.map(async (t, i) => {
-    const plan = linkerdPlan(options, t.family);
-    if (conf.linkerd.simulate) {
-      log.at('info', `simulate: would install ${plan.chains.map((c) => c.name).join(', ')} (${t.family}, ${t.bins.variant})`, fields);
-      return;
-    }
-    try {
-      const r = await applyOwnedChains(t, plan, started[i]);
-      log.at('info', r.changed ? r.actions.join('; ') : 'rules already in place', { ...fields, family: t.family });
-      log.at('debug', `ADD: ${t.family} rules applied (${since()})`);
-    } catch (e) {
-      throw new CniFailure(CNI_ERRORS.applyFailed, `could not install the rules (${t.family}): ${(e as Error).message}`);
-    }
-  }));
 }
 
 async function del(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<void> {

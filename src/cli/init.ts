@@ -189,7 +189,8 @@ export function register(program: Command): void {
         if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
         await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }, early));
       } finally {
-        await Promise.all(early.map((e) => e.started?.finish('').catch(() => undefined)));
+        const { releaseRestores } = await import('../kernel/apply');
+        await releaseRestores(early.map((e) => e.started));
       }
     });
 }

@@ -257,6 +257,14 @@ export function startRestore(t: ApplyTarget): Started {
   return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000, discardStdout: true });
 }
 
+/**
+ * Let go of restores from startRestore once the work that would feed them is over: one still
+ * waiting is given nothing and commits nothing; one already given its text is only awaited.
+ */
+export async function releaseRestores(started: readonly (Started | undefined)[]): Promise<void> {
+  await Promise.all(started.map((s) => s?.finish('').catch(() => undefined)));
+}
+
 /** Give a started restore its text (or start one): its exit code and messages. */
 async function runRestore(t: ApplyTarget, text: string, started: Started = startRestore(t)): Promise<{ code: number; stderr: string }> {
   return started.finish(text).catch((e: NodeJS.ErrnoException) => {
