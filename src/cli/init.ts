@@ -8,8 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
-import type { ApplyTarget } from '../kernel/apply';
-import type { Started } from '../kernel/exec';
+import type { ApplyTarget, StartedRestore } from '../kernel/apply';
 import type { BackendMode } from '../kernel/backend';
 import { CliError, writeOut } from './io';
 
@@ -198,7 +197,7 @@ export function register(program: Command): void {
 /** A family's target and its restore, started ahead (or why the target could not be had). */
 interface Early {
   target?: ApplyTarget;
-  started?: Started;
+  started?: StartedRestore;
   error?: unknown;
 }
 
@@ -208,7 +207,7 @@ async function startFamilies(o: CommonOpts, mode: BackendMode, families: Family[
     families.map(async (family): Promise<Early> => {
       try {
         const target = await resolveTarget(o, mode, family, logger);
-        return { target, started: startRestore(target) };
+        return { target, started: startRestore(target, { thenSave: true }) };
       } catch (error) {
         return { error };
       }
@@ -218,7 +217,7 @@ async function startFamilies(o: CommonOpts, mode: BackendMode, families: Family[
 
 async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }, early: Early[]): Promise<void> {
   const { linkerdPlan } = await import('../mesh/linkerd');
-  const { applyOwnedChains, readTable, readTableText, planApply } = await import('../kernel/apply');
+  const { applyOwnedChains, readTable, readTableText, planApply, tableBlock } = await import('../kernel/apply');
   const { logger } = r;
   if (r.closeWait && !r.simulate) {
     const key = 'net.netfilter.nf_conntrack_tcp_timeout_close_wait';
@@ -255,7 +254,7 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
       for (const a of res.actions) logger.log('info', a, { family });
       if (res.text) logger.log('debug', `${target.bins.restore} --noflush input:\n${res.text}`, { family });
       else logger.log('info', 'already configured: nothing changed', { family });
-      return { family, binary: target.bins.save, text: await readTableText(target, 'nat') };
+      return { family, binary: target.bins.save, text: res.after !== undefined ? tableBlock(res.after, 'nat') : await readTableText(target, 'nat') };
     }),
   );
   let failed: unknown;

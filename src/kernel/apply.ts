@@ -248,28 +248,47 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
   return wait === true ? ['-w'] : ['-w', String(wait)];
 }
 
+/** What a started restore is: a bare restore, or one that becomes the save once it has committed. */
+export interface StartedRestore {
+  started: Started;
+  thenSave: boolean;
+}
+
+// sh runs the restore and, only when it has committed, prints the marker and becomes the save:
+// the table as it is after the change, without a process started for it afterwards
+const RESTORE_THEN_SAVE = 'save=$1; shift; "$0" "$@" >/dev/null || exit; echo restored; exec "$save"';
+const RESTORED = 'restored\n';
+
 /**
  * An iptables-restore --noflush started before its input is known (it waits on stdin, holding no
  * lock), so that its start-up overlaps with working out the rules. Finished with no text, it
- * commits nothing.
+ * commits nothing. With `thenSave`, a plain iptables-save follows in the same child once the
+ * restore has committed (through sh), and the apply returns its output.
  */
-export function startRestore(t: ApplyTarget): Started {
-  return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000, discardStdout: true });
+export function startRestore(t: ApplyTarget, opts: { thenSave?: boolean } = {}): StartedRestore {
+  const args = ['--noflush', ...waitArgs(t.wait)];
+  const limit = { timeoutMs: 10 * 60_000 };
+  if (opts.thenSave) return { started: startIn(t.netns, 'sh', ['-c', RESTORE_THEN_SAVE, t.bins.restore, t.bins.save, ...args], limit), thenSave: true };
+  return { started: startIn(t.netns, t.bins.restore, args, { ...limit, discardStdout: true }), thenSave: false };
 }
 
 /**
  * Let go of restores from startRestore once the work that would feed them is over: one still
  * waiting is given nothing and commits nothing; one already given its text is only awaited.
  */
-export async function releaseRestores(started: readonly (Started | undefined)[]): Promise<void> {
-  await Promise.all(started.map((s) => s?.finish('').catch(() => undefined)));
+export async function releaseRestores(started: readonly (StartedRestore | undefined)[]): Promise<void> {
+  await Promise.all(started.map((s) => s?.started.finish('').catch(() => undefined)));
 }
 
-/** Give a started restore its text (or start one): its exit code and messages. */
-async function runRestore(t: ApplyTarget, text: string, started: Started = startRestore(t)): Promise<{ code: number; stderr: string }> {
-  return started.finish(text).catch((e: NodeJS.ErrnoException) => {
+/** Give a started restore its text (or start one): its exit code, its messages, and the save that followed it, if any. */
+async function runRestore(t: ApplyTarget, text: string, s: StartedRestore = startRestore(t)): Promise<{ code: number; stderr: string; after?: string }> {
+  const r = await s.started.finish(text).catch((e: NodeJS.ErrnoException) => {
     throw new ApplyError(`cannot run ${t.bins.restore}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
+  if (!s.thenSave) return r;
+  if (!r.stdout.startsWith(RESTORED)) return { code: r.code || 1, stderr: r.stderr };
+  // committed; a save that failed leaves `after` unknown, and the caller reads the table itself
+  return { code: 0, stderr: '', after: r.code === 0 ? r.stdout.slice(RESTORED.length) : undefined };
 }
 
 /** Load restore text with --noflush in one transaction. */
@@ -288,19 +307,23 @@ export interface ApplyResult {
   actions: string[];
   /** The restore text sent (null when nothing had to change). */
   text: string | null;
+  /** The whole save dump right after the change, when the started restore was asked for it. */
+  after?: string;
 }
 
 /**
  * Refill our chains and keep exactly one jump into each, in one transaction; nothing else changes.
- * `started` is a restore from startRestore, used for the first transaction tried.
+ * `started` is a restore from startRestore, used for the first transaction tried (and, when it
+ * was started with `thenSave` and that transaction committed, the result carries the save after it).
  */
-export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet, started?: Started): Promise<ApplyResult> {
+export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet, started?: StartedRestore): Promise<ApplyResult> {
   // A pod's namespace is new when its init container or CNI ADD runs: try the transaction that
   // installs everything without reading the table first. If any of our chains is there, the
   // kernel refuses it whole; then read, diff and apply as below. One process instead of two.
   const fresh = planFresh(owned, t.family);
   if (fresh?.text) {
-    if ((await runRestore(t, fresh.text, started)).code === 0) return { changed: true, actions: fresh.actions, text: fresh.text };
+    const r = await runRestore(t, fresh.text, started);
+    if (r.code === 0) return { changed: true, actions: fresh.actions, text: fresh.text, after: r.after };
   } else if (started) await runRestore(t, '', started);
   const { table } = await readTable(t, owned.table);
   const plan = planApply(table, owned, t.family);
