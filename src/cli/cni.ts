@@ -9,7 +9,7 @@ import { apiServerPorts, cniArgs, CONTROL_PLANE_LABEL, flagsForPod, parseNetConf
 import { linkerdPlan, OUTPUT_CHAIN, REDIRECT_CHAIN, validateLinkerdFlags, type LinkerdOptions } from '../mesh/linkerd';
 import { applyOwnedChains, releaseRestores, removeOwnedChains, startRestore, verifyOwnedChains, type ApplyTarget } from '../kernel/apply';
 import { binaries, detectVariant } from '../kernel/backend';
-import { closeKube, kubeGet, KubeError, loadKubeconfig, type KubeEndpoint } from '../kernel/kube-api';
+import { kubeGet, kubeGetAll, KubeError, loadKubeconfig, type KubeEndpoint } from '../kernel/kube-api';
 
 import { SUPPORTED_VERSIONS } from './cni-command';
 import { writeOut } from './io';
@@ -102,43 +102,51 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, logWrite: (s
 }
 
 /** The pod's settings, or a reason to leave it alone. */
-async function podOptions(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<{ options?: LinkerdOptions; skip?: string }> {
-  const args = cniArgs(env.CNI_ARGS);
-  const ns = args.K8S_POD_NAMESPACE;
-  const name = args.K8S_POD_NAME;
-  if (!ns || !name) return { skip: 'no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: not a Kubernetes pod' };
-  if (!conf.kubernetes.kubeconfig) throw new CniFailure(CNI_ERRORS.invalidConfig, 'kubernetes.kubeconfig is not set in the network configuration');
-  let ep: KubeEndpoint;
-  try {
-    ep = await loadKubeconfig(conf.kubernetes.kubeconfig);
-  } catch (e) {
-    throw new CniFailure(CNI_ERRORS.invalidConfig, (e as Error).message);
-  }
-  const get = async <T>(path: string): Promise<T | null> => {
-    try {
-      return await kubeGet<T>(ep, path);
-    } catch (e) {
-      const transient = e instanceof KubeError ? e.transient : true;
-      throw new CniFailure(transient ? CNI_ERRORS.tryAgainLater : CNI_ERRORS.ioFailure, `cannot read pod ${ns}/${name} from the Kubernetes API: ${(e as Error).message}`);
-    }
-  };
-  try {
-    return await lookUp(ep, get, ns, name, conf, log);
-  } finally {
-    closeKube(ep);
-  }
+interface PodSettings {
+  options?: LinkerdOptions;
+  skip?: string;
 }
 
 /**
- * The pod, then its namespace (whose annotations apply where the pod has none). The two take turns
- * on one connection anyway, so a pod that is not meshed, most of a cluster's, costs one request.
+ * Look the pod up: its object and its namespace's (whose annotations apply where the pod has
+ * none), asked for together on one connection, so that a meshed pod waits one round trip after
+ * the handshake. `connecting` is called once the connection is made (or there is none to make).
  */
-async function lookUp(ep: KubeEndpoint, get: <T>(path: string) => Promise<T | null>, ns: string, name: string, conf: CniNetConf, log: Log): Promise<{ options?: LinkerdOptions; skip?: string }> {
-  const pod = await get<PodLike>(`/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`);
+async function podOptions(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log, connecting: () => void = () => {}): Promise<PodSettings> {
+  try {
+    const args = cniArgs(env.CNI_ARGS);
+    const ns = args.K8S_POD_NAMESPACE;
+    const name = args.K8S_POD_NAME;
+    if (!ns || !name) return { skip: 'no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: not a Kubernetes pod' };
+    if (!conf.kubernetes.kubeconfig) throw new CniFailure(CNI_ERRORS.invalidConfig, 'kubernetes.kubeconfig is not set in the network configuration');
+    let ep: KubeEndpoint;
+    try {
+      ep = await loadKubeconfig(conf.kubernetes.kubeconfig);
+    } catch (e) {
+      throw new CniFailure(CNI_ERRORS.invalidConfig, (e as Error).message);
+    }
+    const gets = kubeGetAll<PodLike>(ep, [`/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`, `/api/v1/namespaces/${encodeURIComponent(ns)}`]);
+    gets.connected.then(connecting);
+    try {
+      return await lookUp(ep, gets.answers, ns, name, conf, log);
+    } finally {
+      gets.close();
+    }
+  } finally {
+    connecting();
+  }
+}
+
+/** Settings from the pod and namespace answers. */
+async function lookUp(ep: KubeEndpoint, [podAnswer, nsAnswer]: Promise<PodLike | null>[], ns: string, name: string, conf: CniNetConf, log: Log): Promise<PodSettings> {
+  const pod = await podAnswer.catch((e: unknown) => {
+    const transient = e instanceof KubeError ? e.transient : true;
+    throw new CniFailure(transient ? CNI_ERRORS.tryAgainLater : CNI_ERRORS.ioFailure, `cannot read pod ${ns}/${name} from the Kubernetes API: ${(e as Error).message}`);
+  });
   if (!pod) throw new CniFailure(CNI_ERRORS.tryAgainLater, `pod ${ns}/${name} is not known to the Kubernetes API yet`);
   const skip = skipReason(pod);
   if (skip) return { skip };
-  const namespace = await get<PodLike>(`/api/v1/namespaces/${encodeURIComponent(ns)}`).catch(() => null);
+  const namespace = await nsAnswer.catch(() => null);
   const nsAnnotations = namespace?.metadata?.annotations ?? {};
   const annotation = (k: string) => pod.metadata?.annotations?.[k] || nsAnnotations[k] || undefined;
   let apiPorts: string[] | undefined;
@@ -173,12 +181,18 @@ async function add(env: NodeJS.ProcessEnv, conf: CniNetConf, log: Log): Promise<
   const fields = { container: env.CNI_CONTAINERID, netns: env.CNI_NETNS };
   const since = () => `${Math.round(performance.now())} ms since start`;
   log.at('debug', `ADD: configuration read (${since()})`);
+  // the lookup goes first: the restores are started (a few ms of this thread each) while the
+  // API server works on the handshake, and each restore's own start-up overlaps the round trip
+  let connecting!: () => void;
+  const connected = new Promise<void>((r) => (connecting = r));
+  const lookup = podOptions(env, conf, log, connecting);
+  lookup.catch(() => {}); // awaited below, after the restores are started
   const ts = await targets(env, conf);
-  // each family's restore starts now and is fed once the pod is looked up: its own start-up
-  // overlaps the API round trip (given nothing, it commits nothing)
+  await connected;
+  // given nothing, a restore commits nothing
   const started = conf.linkerd.simulate ? [] : ts.map((t) => startRestore(t));
   try {
-    const { options, skip } = await podOptions(env, conf, log);
+    const { options, skip } = await lookup;
     log.at('debug', `ADD: pod looked up (${since()})`);
     if (!options) return log.at('info', `skipping: ${skip}`, fields);
     // families side by side, as init does: each is its own transaction, and the pod waits on both

@@ -1,10 +1,14 @@
 /**
  * The few Kubernetes API reads the CNI plugin needs (a Pod, its Namespace, the `kubernetes`
- * Service), over HTTPS with a kubeconfig's server, CA and credentials. A full client library
- * would cost more start-up time than the whole ADD may take.
+ * Service), over HTTPS with a kubeconfig's server, CA and credentials. A CNI ADD runs once per
+ * pod and the pod waits on it, so this speaks just enough HTTP/1.1 over node:tls itself: GETs
+ * sent together on one connection (pipelined; the API server answers them in order) and answers
+ * with a length or chunked. node:https would cost a module graph, a request object per call and
+ * one round trip per request; a client library, much more.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 /** Where and how to reach the API server. */
 export interface KubeEndpoint {
@@ -14,8 +18,6 @@ export interface KubeEndpoint {
   key?: Buffer;
   token?: string;
   insecure?: boolean;
-  /** One kept-alive connection for the few requests of a call: one TLS handshake, not three. */
-  agent?: Agent;
 }
 
 /** A failure to reach or read the API, with whether a retry may help. */
@@ -64,46 +66,176 @@ export async function loadKubeconfig(path: string, preferContext = 'linkerd-cni-
   }
 }
 
-/** Close kept-alive connections so the process can end at once. */
-export function closeKube(ep: KubeEndpoint): void {
-  ep.agent?.destroy();
-}
-
 /** GET a path of the API and parse the JSON answer; 404 resolves to null. */
 export function kubeGet<T>(ep: KubeEndpoint, path: string, timeoutMs = 5000): Promise<T | null> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(ep.server + path);
-    const req = request(
-      url,
-      {
-        method: 'GET',
-        ca: ep.ca,
-        cert: ep.cert,
-        key: ep.key,
-        rejectUnauthorized: !ep.insecure,
-        // one connection: requests made together take turns on it rather than paying for a second TLS handshake
-        agent: (ep.agent ??= new Agent({ keepAlive: true, maxSockets: 1 })),
-        headers: { Accept: 'application/json', ...(ep.token ? { Authorization: `Bearer ${ep.token}` } : {}) },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 404) return resolve(null);
-          if (!res.statusCode || res.statusCode >= 300)
-            return reject(new KubeError(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 200)}`, (res.statusCode ?? 500) >= 500 || res.statusCode === 429, res.statusCode));
-          try {
-            resolve(JSON.parse(body) as T);
-          } catch {
-            reject(new KubeError(`GET ${path}: the answer is not JSON`, false));
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (e) => reject(e instanceof KubeError ? e : new KubeError(`GET ${url.href}: ${e.message}`, true)));
-    req.end();
+  return kubeGetAll<T>(ep, [path], timeoutMs).answers[0];
+}
+
+/** Requests in flight on one connection: an answer per path, and when the connection is up. */
+export interface KubeGets<T> {
+  /** One per path, in order: the parsed JSON, null for 404, or a KubeError. */
+  answers: Promise<T | null>[];
+  /** Settles once the TCP connection is made (the TLS hello is on its way) or has failed. */
+  connected: Promise<void>;
+  /** Close the connection; answers still waiting fail. */
+  close(): void;
+}
+
+/**
+ * GET several paths on one connection, the requests written together: the answers come one
+ * round trip after the handshake, not one round trip each. Each answer settles on its own;
+ * a failure of the connection rejects those still waiting (transient: a retry may help).
+ */
+export function kubeGetAll<T>(ep: KubeEndpoint, paths: string[], timeoutMs = 5000): KubeGets<T> {
+  const base = new URL(ep.server);
+  const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(base.port) || (base.protocol === 'http:' ? 80 : 443);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const waiting = paths.map((path) => {
+    let settle!: { resolve: (v: T | null) => void; reject: (e: KubeError) => void };
+    const answer = new Promise<T | null>((resolve, reject) => (settle = { resolve, reject }));
+    // a caller may never await an answer it turns out not to need
+    answer.catch(() => {});
+    return { path, answer, ...settle };
   });
+  const answers = waiting.map((w) => w.answer);
+  const fail = (message: string, transient = true): void => {
+    for (const w of waiting.splice(0)) w.reject(new KubeError(`GET ${w.path}: ${message}`, transient));
+  };
+  const token = ep.token;
+  if (token !== undefined && /[\r\n]/.test(token)) {
+    fail('the kubeconfig token holds a line break', false);
+    return { answers, connected: Promise.resolve(), close() {} };
+  }
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+    fail(`the server ${ep.server} is not https:// or http://`, false);
+    return { answers, connected: Promise.resolve(), close() {} };
+  }
+  const head = (path: string, last: boolean) =>
+    `GET ${prefix}${path} HTTP/1.1\r\nHost: ${base.host}\r\nAccept: application/json\r\nUser-Agent: podtables\r\n` +
+    `${token !== undefined ? `Authorization: Bearer ${token}\r\n` : ''}${last ? 'Connection: close\r\n' : ''}\r\n`;
+  const socket: Socket =
+    base.protocol === 'http:'
+      ? tcpConnect({ host, port })
+      : tlsConnect({ host, port, servername: isIP(host) ? undefined : host, ca: ep.ca, cert: ep.cert, key: ep.key, rejectUnauthorized: !ep.insecure, ALPNProtocols: ['http/1.1'] });
+  const connected = new Promise<void>((resolve) => {
+    socket.once('connect', () => resolve());
+    socket.once('close', () => resolve());
+  });
+  socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+  // written now, sent once the handshake is done
+  socket.write(paths.map((p, i) => head(p, i === paths.length - 1)).join(''));
+  const reader = new AnswerReader();
+  const drain = (): void => {
+    try {
+      for (let res = reader.next(); res && waiting.length; res = reader.next()) {
+        const w = waiting.shift()!;
+        const body = res.body.toString('utf8');
+        if (res.status === 404) w.resolve(null);
+        else if (res.status < 200 || res.status >= 300)
+          w.reject(new KubeError(`GET ${w.path}: HTTP ${res.status}: ${body.slice(0, 200)}`, res.status >= 500 || res.status === 429, res.status));
+        else {
+          try {
+            w.resolve(JSON.parse(body) as T);
+          } catch {
+            w.reject(new KubeError(`GET ${w.path}: the answer is not JSON`, false));
+          }
+        }
+      }
+    } catch (e) {
+      return void socket.destroy(e as Error);
+    }
+    if (!waiting.length) socket.destroy();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    reader.push(chunk);
+    drain();
+  });
+  socket.on('end', () => {
+    // an answer whose length is the rest of the stream is whole now
+    reader.end();
+    drain();
+  });
+  socket.on('error', (e) => fail(`${ep.server}: ${e.message}`));
+  socket.on('close', () => fail(`${ep.server}: the connection closed before the answer`));
+  return { answers, connected, close: () => socket.destroy() };
+}
+
+interface RawAnswer {
+  status: number;
+  body: Buffer;
+}
+
+/** Reads HTTP/1.1 answers off a byte stream, one after another. */
+class AnswerReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private ended = false;
+
+  /** Add bytes as they arrive. */
+  push(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+  }
+
+  /** The stream ended: an answer without a length is whole now. */
+  end(): void {
+    this.ended = true;
+  }
+
+  /** The next whole answer, taken off the stream, if there is one yet. */
+  next(): RawAnswer | undefined {
+    const headEnd = this.buf.indexOf('\r\n\r\n');
+    if (headEnd < 0) return undefined;
+    const lines = this.buf.subarray(0, headEnd).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify(lines[0].slice(0, 60))}`);
+    const status = Number(m[1]);
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      if (i > 0) headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
+    }
+    let at = headEnd + 4;
+    // 1xx answers come before the real one and have no body
+    if (status >= 100 && status < 200) {
+      this.buf = this.buf.subarray(at);
+      return this.next();
+    }
+    let body: Buffer;
+    if (/\bchunked\b/i.test(headers.get('transfer-encoding') ?? '')) {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const eol = this.buf.indexOf('\r\n', at);
+        if (eol < 0) return undefined;
+        const size = parseInt(this.buf.subarray(at, eol).toString('latin1').split(';')[0], 16);
+        if (Number.isNaN(size)) throw new Error('a chunk without a size');
+        if (size === 0) {
+          // no trailers are asked for; skip any, up to the blank line
+          const done = this.buf.indexOf('\r\n\r\n', eol);
+          if (this.buf.subarray(eol, eol + 4).toString('latin1') === '\r\n\r\n') at = eol + 4;
+          else if (done < 0) return undefined;
+          else at = done + 4;
+          break;
+        }
+        if (this.buf.length < eol + 2 + size + 2) return undefined;
+        parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
+        at = eol + 2 + size + 2;
+      }
+      body = Buffer.concat(parts);
+    } else if (headers.has('content-length')) {
+      const len = Number(headers.get('content-length'));
+      if (!Number.isInteger(len) || len < 0) throw new Error(`a bad Content-Length: ${headers.get('content-length')}`);
+      if (this.buf.length < at + len) return undefined;
+      body = this.buf.subarray(at, at + len);
+      at += len;
+    } else if (status === 204 || status === 304) {
+      body = Buffer.alloc(0);
+    } else {
+      // no length: the body runs to the end of the connection
+      if (!this.ended) return undefined;
+      body = this.buf.subarray(at);
+      at = this.buf.length;
+    }
+    this.buf = this.buf.subarray(at);
+    return { status, body };
+  }
 }

@@ -63,8 +63,11 @@ for (const mode of ['legacy', 'nft'] as const) {
       // a rule of the user's own, which DEL must keep
       await inNetnsOk(web.ns, `iptables-${mode}`, ['-t', 'nat', '-A', 'OUTPUT', '-d', '192.0.2.1/32', '-j', 'RETURN']);
 
+      const [asked0, conns0] = [kube.requests.length, kube.connections()];
       const add = await c.podtables('ADD', 'web', plugin(kube.kubeconfig, mode), { namespace: 'shop', pod: 'web' });
       assert.equal(add.code, 0, add.stdout + add.stderr);
+      assert.deepEqual(kube.requests.slice(asked0), ['/api/v1/namespaces/shop/pods/web', '/api/v1/namespaces/shop'], 'the pod, then its namespace');
+      assert.equal(kube.connections() - conns0, 1, 'both asked for on one connection');
       assert.deepEqual(add.json, { ...web.result, cniVersion: '1.0.0' }, 'prevResult passes through unchanged');
       const nat = await natOf(web.ns, mode);
       const ours = canonical(nat).split('\n').filter((l) => /PROXY_INIT/.test(l)).join('\n');
@@ -72,9 +75,12 @@ for (const mode of ['legacy', 'nft'] as const) {
       assert.equal(ours, want, 'the rules proxy-init would install for the same settings');
 
       const asked = kube.requests.length;
+      const conns = kube.connections();
       const skipped = await c.podtables('ADD', 'client', plugin(kube.kubeconfig, mode), { namespace: 'shop', pod: 'client' });
       assert.equal(skipped.code, 0, skipped.stdout);
-      assert.deepEqual(kube.requests.slice(asked), ['/api/v1/namespaces/shop/pods/client'], 'a pod that is not meshed costs one request');
+      // the namespace is asked for with the pod, before the pod is known to be meshed: one round trip
+      assert.deepEqual(kube.requests.slice(asked).slice(0, 1), ['/api/v1/namespaces/shop/pods/client'], 'the pod is asked for first');
+      assert.equal(kube.connections() - conns, 1, 'one connection per ADD');
       // the restore started while the pod was looked up is given nothing: no table is even created
       assert.doesNotMatch(await inNetnsOk(client.ns, `iptables-${mode}-save`, []), /^\*nat$/m, 'a pod without linkerd-proxy is left alone');
       assert.doesNotMatch(await natOf(client.ns, mode), /PROXY_INIT/);

@@ -14,6 +14,8 @@ export interface FakeKube {
   objects: Map<string, unknown>;
   /** Paths requested, in order. */
   requests: string[];
+  /** TLS connections accepted so far. */
+  connections(): number;
   kubeconfig: string;
   /** The same in YAML, as kubectl writes kubeconfigs. */
   yamlKubeconfig: string;
@@ -75,6 +77,8 @@ export async function startFakeKube(): Promise<FakeKube> {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(obj));
   });
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   writeFileSync(join(dir, 'kubeconfig'), kubeconfig(port, ca, token));
@@ -88,6 +92,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   return {
     objects,
     requests,
+    connections: () => connections,
     kubeconfig: join(dir, 'kubeconfig'),
     yamlKubeconfig: join(dir, 'kubeconfig.yaml'),
     deadKubeconfig: join(dir, 'dead-kubeconfig'),
