@@ -39,14 +39,17 @@ function launch(cmd: string, args: string[], opts: Omit<RunOptions, 'input'>, st
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const done = new Promise<RunResult>((resolve, reject) => {
     p.stdout?.on('data', (d) => out.push(d));
     p.stderr!.on('data', (d) => err.push(d));
     p.on('error', (e) => {
+      settled = true;
       if (timer) clearTimeout(timer);
       reject(e);
     });
     p.on('close', (code, signal) => {
+      settled = true;
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
@@ -61,7 +64,9 @@ function launch(cmd: string, args: string[], opts: Omit<RunOptions, 'input'>, st
       if (given) return done;
       given = true;
       // the time limit counts from when the process has its input: until then it only waits
-      if (opts.timeoutMs) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
+      // (not for a process that is already over, as one that could not start is; and the timer
+      // alone never keeps the program alive: the running process does)
+      if (opts.timeoutMs && !settled) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs).unref();
       p.stdin?.end(input);
       return done;
     },

@@ -26,3 +26,15 @@ test('the time limit counts from the input: a process killed at the limit report
   assert.equal(r.code, 128);
   assert.ok(Date.now() - t0 >= 90, 'not killed before its input was given');
 });
+
+test('a binary that could not start leaves no time limit running: the program ends at once', async () => {
+  // in its own node: a timer left behind would keep that process alive for the whole limit
+  const code = `import { start } from ${JSON.stringify(new URL('../../src/kernel/exec.ts', import.meta.url).pathname)};
+    const s = start('/nonexistent/podtables-test-binary', [], { timeoutMs: 600000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await s.finish('x').catch(() => {});`;
+  const t0 = Date.now();
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Date.now() - t0 < 15_000, `ended after ${Date.now() - t0} ms`);
+});
