@@ -9,8 +9,9 @@
 // command, loaded as CommonJS from its code cache, starts in a fraction of the time of the whole
 // program as ES modules.
 import { build } from 'esbuild';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -67,22 +68,43 @@ for (const f of readdirSync(join(DIST, 'cli')).filter((f) => f.endsWith('.cjs'))
   writeFileSync(`${file}.cache`, new Script(Module.wrap(source), { filename: file }).createCachedData());
 }
 
-// The commands a pod waits on run once here with an empty PATH (no iptables, nothing on the
-// system is read or changed), so that their caches also hold what they compile as they work: the
-// flags, the rules, the plan. init --simulate stops where it would read the table; the plugin's
-// ADD stops where it would read its kubeconfig.
-const empty = mkdtempSync(join(tmpdir(), 'podtables-build-'));
+// The commands a pod waits on run once here, so that their caches also hold what they compile
+// as they work: the flags, the rules, the plan, the apply, the API answers. Nothing on the system
+// is read or changed: PATH holds only stand-ins for iptables-restore and iptables-save (and sh,
+// which runs them), and the plugin reads a meshed pod from a plain-HTTP stand-in for the API on
+// loopback, then stops where it would enter the pod's namespace.
+const warmDir = mkdtempSync(join(tmpdir(), 'podtables-build-'));
+const api = createServer((req, res) => {
+  const pod = { kind: 'Pod', metadata: { name: 'warm', namespace: 'warm', annotations: {} }, spec: { containers: [{ name: 'app' }, { name: 'linkerd-proxy' }] } };
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(req.url.includes('/pods/') ? pod : { kind: 'Namespace', metadata: { name: 'warm' } }));
+});
 try {
-  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'warm', type: 'linkerd-cni', kubernetes: { kubeconfig: join(empty, 'none') }, linkerd: { 'proxy-uid': 2102, 'inbound-ports-to-ignore': ['4190', '4191'] } });
+  const bin = join(warmDir, 'bin');
+  mkdirSync(bin);
+  symlinkSync('/bin/sh', join(bin, 'sh'));
+  for (const fam of ['iptables', 'ip6tables']) {
+    writeFileSync(join(bin, `${fam}-legacy-restore`), '#!/bin/sh\nwhile read -r line; do :; done\n', { mode: 0o755 });
+    writeFileSync(join(bin, `${fam}-legacy-save`), '#!/bin/sh\nprintf \'*nat\\n:PREROUTING ACCEPT [0:0]\\n:INPUT ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n\'\n', { mode: 0o755 });
+  }
+  await new Promise((r) => api.listen(0, '127.0.0.1', r));
+  const kubeconfig = join(warmDir, 'kubeconfig');
+  writeFileSync(kubeconfig, JSON.stringify({ clusters: [{ name: 'w', cluster: { server: `http://127.0.0.1:${api.address().port}` } }], users: [{ name: 'w', user: { token: 'warm' } }], contexts: [{ name: 'w', context: { cluster: 'w', user: 'w' } }], 'current-context': 'w' }));
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'warm', type: 'linkerd-cni', kubernetes: { kubeconfig }, linkerd: { 'proxy-uid': 2102, 'inbound-ports-to-ignore': ['4190', '4191'] } });
   const warm = [
-    { args: ['init', 'linkerd', '-p', '4143', '-o', '4140', '-u', '2102', '--inbound-ports-to-ignore', '4190,4191', '--simulate'], env: {} },
-    { args: ['cni'], env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'warm', CNI_NETNS: join(empty, 'netns'), CNI_IFNAME: 'eth0', CNI_ARGS: 'K8S_POD_NAMESPACE=warm;K8S_POD_NAME=warm' }, input: conf },
+    { args: ['init', 'linkerd', '-p', '4143', '-o', '4140', '-u', '2102', '--inbound-ports-to-ignore', '4190,4191', '--outbound-ports-to-ignore', '4567,4568'], env: {} },
+    { args: ['cni'], env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'warm', CNI_NETNS: join(warmDir, 'netns'), CNI_IFNAME: 'eth0', CNI_ARGS: 'K8S_POD_NAMESPACE=warm;K8S_POD_NAME=warm' }, input: conf },
   ];
   for (const w of warm) {
-    const r = spawnSync(process.execPath, [join(DIST, 'podtables.cjs'), ...w.args], { env: { PATH: empty, PODTABLES_WRITE_CODE_CACHE: '1', ...w.env }, input: w.input ?? '', encoding: 'utf8' });
+    // asynchronously: the stand-in API answers from this process meanwhile
+    const r = await new Promise((resolve) => {
+      const p = execFile(process.execPath, [join(DIST, 'podtables.cjs'), ...w.args], { env: { PATH: bin, PODTABLES_WRITE_CODE_CACHE: '1', ...w.env } }, (error, stdout, stderr) => resolve({ error, stdout, stderr }));
+      p.stdin.end(w.input ?? '');
+    });
     // a warm-up that cannot run leaves the top-level cache, which is still valid
-    if (r.error) console.warn(`warm-up of ${w.args[0]} did not run: ${r.error.message}`);
+    if (r.error && !r.stdout) console.warn(`warm-up of ${w.args[0]} did not run: ${r.error.message}`);
   }
 } finally {
-  rmSync(empty, { recursive: true, force: true });
+  api.close();
+  rmSync(warmDir, { recursive: true, force: true });
 }
