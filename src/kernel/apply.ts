@@ -14,7 +14,6 @@
 import type { Family } from '../model/addr';
 import type { Chain, Rule, Table, TableName } from '../model/ruleset';
 import { getChain, getTable, isBuiltin } from '../model/ruleset';
-import { parseRestore } from '../syntax/restore';
 import { saveRuleSpec } from '../syntax/save';
 import { runIn, startIn, type Binaries } from './backend';
 import type { Started } from './exec';
@@ -212,6 +211,9 @@ export function diffOwnedChains(live: Table | undefined, owned: OwnedSet, family
 // ---------------------------------------------------------------------------------------------
 // The kernel side.
 
+// The parser is needed only where a live table is read: a pod's first init or ADD never reads one
+const parser = async () => (await import('../syntax/restore')).parseRestore;
+
 /** The `*table` … `COMMIT` block of one table in a save dump, or '' when the dump has none. */
 export function tableBlock(dump: string, table: TableName): string {
   const lines = dump.split('\n').filter((l) => !l.startsWith('#'));
@@ -237,7 +239,7 @@ export async function readTableText(t: ApplyTarget, table: TableName): Promise<s
 export async function readTable(t: ApplyTarget, table: TableName): Promise<{ text: string; table: Table | undefined }> {
   const text = await readTableText(t, table);
   if (!text) return { text, table: undefined };
-  const parsed = parseRestore(text, { family: t.family });
+  const parsed = (await parser())(text, { family: t.family });
   const bad = parsed.issues.find((i) => i.severity === 'error');
   if (bad) throw new ApplyError(`cannot read the live ${table} table (line ${bad.line}): ${bad.message}`);
   return { text, table: getTable(parsed.ruleset, table) };
@@ -351,7 +353,7 @@ async function readTables(t: ApplyTarget): Promise<Map<TableName, Table>> {
     throw new ApplyError(`cannot run ${t.bins.save}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
   if (r.code !== 0) throw new ApplyError(`${t.bins.save} failed (exit ${r.code}): ${r.stderr.trim()}`);
-  const parsed = parseRestore(r.stdout, { family: t.family });
+  const parsed = (await parser())(r.stdout, { family: t.family });
   const bad = parsed.issues.find((i) => i.severity === 'error');
   if (bad) throw new ApplyError(`cannot read the live tables (line ${bad.line}): ${bad.message}`);
   return new Map(parsed.ruleset.tables.map((x) => [x.name, x]));
