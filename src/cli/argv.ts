@@ -14,10 +14,12 @@ export function isPluginCall(argv: string[]): boolean {
 /**
  * Which bundle of the published build (dist/cli/NAME.cjs) runs this command line: the mesh's own
  * for `init linkerd` and the like (a pod's init container loads no Istio code), the command's
- * for the command, every command for anything else.
+ * for the command, a small one for `--version`, every command for anything else.
  */
 export function bundleFor(argv: string[]): string {
   if (isPluginCall(argv)) return 'cni-plugin';
+  // every bundle knows the version: a small one answers it
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return 'validate';
   const name = commandName(argv);
   if (name === undefined || name.includes(' ') || !Object.hasOwn(commands, name)) return 'all';
   const sub = `${name} ${argv[argv.indexOf(name) + 1]}`;

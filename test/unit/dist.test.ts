@@ -26,7 +26,9 @@ test('the entry picks the bundle of the command run; the plugin alone for a bare
   assert.equal(bundleFor(argv('kube-proxy', '--help')), 'kube-proxy');
   assert.equal(bundleFor(argv('cni')), 'cni-plugin');
   assert.equal(bundleFor(argv('cni', 'install', '--once')), 'cni');
-  for (const words of [[], ['--help'], ['--version'], ['help', 'init'], ['nosuch'], ['constructor'], ['__proto__'], ['init linkerd']]) assert.equal(bundleFor(argv(...words)), 'all', words.join(' '));
+  assert.equal(bundleFor(argv('--version')), 'validate', 'the version from a small bundle');
+  assert.equal(bundleFor(argv('-V')), 'validate');
+  for (const words of [[], ['--help'], ['--version', '--help'], ['help', 'init'], ['nosuch'], ['constructor'], ['__proto__'], ['init linkerd']]) assert.equal(bundleFor(argv(...words)), 'all', words.join(' '));
 });
 
 test('every command has its bundle and a code cache this node accepts', () => {
