@@ -4,20 +4,35 @@
  */
 import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
-import { BUILTIN_CHAINS, emptyTable, isBuiltin, TABLE_NAMES, type Chain, type Rule, type Ruleset, type Table, type TableName } from '../model/ruleset';
+import { BUILTIN_CHAINS, emptyTable, isBuiltin, TABLE_NAMES, type Chain, type Hook, type Rule, type Ruleset, type Table, type TableName } from '../model/ruleset';
 import type { Command } from './command';
 import { allExtensions, getMatch, getTarget } from '../extensions/index';
 import type { Extension } from '../extensions/types';
 import { saveRuleSpec } from './save';
 
+/** A table under construction with its chains by name. */
+interface TableState {
+  table: Table;
+  chains: Map<string, Chain>;
+}
+
 /** A ruleset under construction, with chain indexes for fast lookup. */
 export class RulesetBuilder {
-  private tables = new Map<TableName, { table: Table; chains: Map<string, Chain> }>();
+  private tables = new Map<TableName, TableState>();
+  /**
+   * The chains found last by name, with their tables, newest first: a dump's rules come chain by
+   * chain, a few chains (a MARK chain, a DROP chain) are jumped to from everywhere, and the chain
+   * a rule jumps to is often the next line's. Comparing a name with these costs less than the
+   * map, which hashes a name it has not seen. Forgotten whenever chains change.
+   */
+  private recentTables: (TableState | undefined)[] = [undefined, undefined, undefined, undefined];
+  private recentNames: string[] = ['', '', '', ''];
+  private recentChains: (Chain | undefined)[] = [undefined, undefined, undefined, undefined];
 
   constructor(public family: Family) {}
 
   /** The table, created with its built-in chains on first use (as the kernel does). */
-  table(name: TableName): { table: Table; chains: Map<string, Chain> } {
+  table(name: TableName): TableState {
     let t = this.tables.get(name);
     if (!t) {
       const table = emptyTable(name);
@@ -33,6 +48,7 @@ export class RulesetBuilder {
 
   /** Empty the table: no rules, no user chains, policies ACCEPT (iptables-restore without --noflush). */
   reset(name: TableName): void {
+    this.forget();
     const table = emptyTable(name);
     // Map.set keeps the table's first position: tables print in the order they were first given
     this.tables.set(name, { table, chains: new Map(table.chains.map((c) => [c.name, c])) });
@@ -68,27 +84,82 @@ export class RulesetBuilder {
     return c;
   }
 
+  /** Append a rule to a chain of the table; false (and nothing changed) when there is no such chain. */
+  append(tname: TableName, chain: string, r: Rule): boolean {
+    const t = this.table(tname);
+    const c = this.find(t, chain);
+    if (!c) return false;
+    // a jump names its chain with the chain's own string: the same text, held once, and found by
+    // the table checks without comparing characters
+    const tg = r.target;
+    if (tg && (tg.kind === 'jump' || tg.kind === 'goto')) {
+      const to = this.find(t, tg.chain);
+      if (to) tg.chain = to.name;
+    }
+    // a chain's first rules are held in lists exactly as long: a list grown by push from empty
+    // has room for 17, and a kube-proxy table has 40,000 chains of two or three rules
+    const rs = c.rules;
+    if (rs.length === 0) c.rules = [r];
+    else if (rs.length === 1) c.rules = [rs[0], r];
+    else if (rs.length === 2) c.rules = [rs[0], rs[1], r];
+    else rs.push(r);
+    return true;
+  }
+
+  /** The chain of table `t` called `name`, looked for among the last few found first. */
+  private find(t: TableState, name: string): Chain | undefined {
+    const tables = this.recentTables;
+    const names = this.recentNames;
+    const chains = this.recentChains;
+    for (let k = 0; k < 4; k++)
+      if (tables[k] === t && names[k] === name) {
+        const c = chains[k];
+        // the one found moves to the front, the others down one place
+        for (let j = k; j > 0; j--) {
+          tables[j] = tables[j - 1];
+          names[j] = names[j - 1];
+          chains[j] = chains[j - 1];
+        }
+        tables[0] = t;
+        names[0] = c!.name;
+        chains[0] = c;
+        return c;
+      }
+    const c = t.chains.get(name);
+    if (c) {
+      for (let j = 3; j > 0; j--) {
+        tables[j] = tables[j - 1];
+        names[j] = names[j - 1];
+        chains[j] = chains[j - 1];
+      }
+      tables[0] = t;
+      names[0] = c.name;
+      chains[0] = c;
+    }
+    return c;
+  }
+
+  /** Forget the chains found last (chains are about to be added, renamed or deleted). */
+  private forget(): void {
+    for (let k = 0; k < 4; k++) {
+      this.recentTables[k] = this.recentChains[k] = undefined;
+      this.recentNames[k] = '';
+    }
+  }
+
   /** Apply one parsed command; problems become issues at `line`. */
   apply(tname: TableName, cmd: Command, line: number, column: number, issues: Issue[]): void {
     const t = this.table(tname);
     if (cmd.op === 'append') {
       // the hot path of a dump: no closure, no spread
-      const c = t.chains.get(cmd.chain);
-      if (!c) issues.push(err(line, column, `chain \`${cmd.chain}' does not exist in table \`${tname}'`, 'no-chain'));
-      else
-        for (let k = 0; k < cmd.rules.length; k++) {
-          const r = cmd.rules[k];
-          // a jump names its chain with the chain's own string: the same text, held once, and
-          // found by the table checks without comparing characters
-          const tg = r.target;
-          if (tg && (tg.kind === 'jump' || tg.kind === 'goto')) {
-            const to = t.chains.get(tg.chain);
-            if (to) tg.chain = to.name;
-          }
-          c.rules.push(r);
+      for (let k = 0; k < cmd.rules.length; k++)
+        if (!this.append(tname, cmd.chain, cmd.rules[k])) {
+          issues.push(err(line, column, `chain \`${cmd.chain}' does not exist in table \`${tname}'`, 'no-chain'));
+          return;
         }
       return;
     }
+    this.forget();
     const chain = (name: string | undefined): Chain | undefined => {
       const c = name === undefined ? undefined : t.chains.get(name);
       if (!c) issues.push(err(line, column, `chain \`${name}' does not exist in table \`${tname}'`, 'no-chain'));
@@ -205,40 +276,70 @@ export function checkTable(t: Table, issues: Issue[]): void {
   const chains = t.chains;
   const index = new Map<string, number>();
   for (let k = 0; k < chains.length; k++) index.set(chains[k].name, k);
+  // names are nearly always distinct, and then a chain's number is its place
+  const distinct = index.size === chains.length;
   const edges: number[][] = new Array(chains.length);
-  // one walk over the rules gathers both the jumps and the hook-limited extensions: a table of
-  // 100,000 rules is larger than the processor's caches, so each walk over it costs
+  // one walk over the rules gathers both the jumps and the hooks that hook-limited extensions
+  // allow: a table of 100,000 rules is larger than the processor's caches, so each walk over it
+  // costs. Per chain, only the hooks every such rule allows are kept (a bit each); a chain reached
+  // from a hook outside them is looked at again, rule by rule, for the messages.
   const hooked = hookLimited();
-  const limited = new Map<number, Limited[]>();
+  let allowed: Int32Array | undefined;
   for (let k = 0; k < chains.length; k++) {
     const c = chains[k];
     let out: number[] | undefined;
-    const at = index.get(c.name)!;
-    for (let j = 0; j < c.rules.length; j++) {
-      const r = c.rules[j];
-      for (let q = 0; q < r.matches.length; q++) {
-        const m = r.matches[q];
-        if (m.kind === 'match' && hooked.matches.has(m.name)) noteLimited(limited, at, r, getMatch(m.name)!, m.info);
+    const at = distinct ? k : index.get(c.name)!;
+    const rules = c.rules;
+    for (let j = 0; j < rules.length; j++) {
+      const r = rules[j];
+      const matches = r.matches;
+      for (let q = 0; q < matches.length; q++) {
+        const m = matches[q];
+        if (m.kind === 'match' && hooked.matches.has(m.name)) allowed = narrow(allowed, chains.length, at, getMatch(m.name)!, m.info);
       }
       const tg = r.target;
-      if (tg?.kind === 'jump' || tg?.kind === 'goto') {
+      if (tg === undefined) continue;
+      if (tg.kind === 'jump' || tg.kind === 'goto') {
         const to = index.get(tg.chain);
         if (to === undefined || isBuiltin(t.name, tg.chain)) {
           issues.push(err(r.line ?? 0, 1, `Couldn't load target \`${tg.chain}': No such file or directory (table ${t.name}, chain ${c.name})`, 'no-chain'));
         } else if (out) out.push(to);
         else out = [to];
-      } else if (tg?.kind === 'extension' && hooked.targets.has(tg.name)) noteLimited(limited, at, r, getTarget(tg.name)!, tg.info);
+      } else if (tg.kind === 'extension' && hooked.targets.has(tg.name)) allowed = narrow(allowed, chains.length, at, getTarget(tg.name)!, tg.info);
     }
     edges[k] = out ?? NO_EDGES;
   }
   // a repeated chain name means its last chain, as a lookup by name finds it
-  for (let k = 0; k < chains.length; k++) {
-    const at = index.get(chains[k].name)!;
-    if (at !== k) edges[k] = edges[at];
-  }
+  if (!distinct)
+    for (let k = 0; k < chains.length; k++) {
+      const at = index.get(chains[k].name)!;
+      if (at !== k) edges[k] = edges[at];
+    }
   const g: Graph = { chains, index, edges };
   if (findLoop(t, g, issues)) return;
-  if (limited.size) checkHooks(t, g, limited, issues);
+  if (allowed) checkHooks(t, g, allowed, issues);
+}
+
+/** Bits of the hooks, for sets of them held as numbers. */
+const HOOK_BITS: Record<Hook, number> = { PREROUTING: 1, INPUT: 2, FORWARD: 4, OUTPUT: 8, POSTROUTING: 16 };
+const ALL_HOOKS = 31;
+
+function hookMask(hooks: readonly string[]): number {
+  let m = 0;
+  for (const h of hooks) m |= HOOK_BITS[h as Hook] ?? 0;
+  return m;
+}
+
+/**
+ * Narrow chain `k`'s allowed hooks to those of a hook-limited extension (`allowed` is made on the
+ * first one, every chain allowing all hooks).
+ */
+function narrow(allowed: Int32Array | undefined, n: number, k: number, e: Extension, info: unknown): Int32Array | undefined {
+  const hooks = e.hooksFor?.(info) ?? e.hooks;
+  if (!hooks) return allowed;
+  if (!allowed) allowed = new Int32Array(n).fill(ALL_HOOKS);
+  allowed[k] &= hookMask(hooks);
+  return allowed;
 }
 
 const NO_EDGES: number[] = [];
@@ -299,18 +400,11 @@ function findLoop(t: Table, g: Graph, issues: Issue[]): boolean {
   return false;
 }
 
-/** A rule holding an extension that is limited to some hooks. */
-interface Limited {
-  rule: Rule;
-  name: string;
-  hooks: readonly string[];
-}
-
 /**
  * Extensions limited to some hooks (owner, REDIRECT, …, or by their options: policy --dir in,
  * TCPMSS --clamp-mss-to-pmtu) must not be reachable from others, as checkentry refuses them.
  */
-function checkHooks(t: Table, g: Graph, limited: Map<number, Limited[]>, issues: Issue[]): void {
+function checkHooks(t: Table, g: Graph, allowed: Int32Array, issues: Issue[]): void {
   // seen[k] holds the number of the walk that last reached chain k
   const seen = new Int32Array(g.chains.length);
   const stack: number[] = [];
@@ -319,30 +413,40 @@ function checkHooks(t: Table, g: Graph, limited: Map<number, Limited[]>, issues:
     walk++;
     const start = g.index.get(hook);
     if (start === undefined) continue;
+    const bit = HOOK_BITS[hook];
     stack.push(start);
     while (stack.length) {
       const k = stack.pop()!;
       if (seen[k] === walk) continue;
       seen[k] = walk;
-      const l = limited.get(k);
-      if (l) {
-        const n = g.chains[k].name;
-        for (const { rule: r, name, hooks } of l)
-          if (!hooks.includes(hook))
-            issues.push(err(r.line ?? 0, 1, `${name}: used from hook ${hook}${n !== hook ? ` (through chain ${n})` : ''}, but only valid from ${hooks.join('/')}`, 'wrong-hook'));
-      }
-      for (const m of g.edges[k]) if (seen[m] !== walk) stack.push(m);
+      if ((allowed[k] & bit) === 0) hookIssues(t, g, k, hook, issues);
+      const out = g.edges[k];
+      for (let q = 0; q < out.length; q++) if (seen[out[q]] !== walk) stack.push(out[q]);
     }
   }
 }
 
-/** Record a hook-limited extension of a rule in chain `k` (only chains holding one need a walk). */
-function noteLimited(limited: Map<number, Limited[]>, k: number, rule: Rule, e: Extension, info: unknown): void {
-  const hooks = e.hooksFor?.(info) ?? e.hooks;
-  if (!hooks) return;
-  let l = limited.get(k);
-  if (!l) limited.set(k, (l = []));
-  l.push({ rule, name: e.name, hooks });
+/**
+ * The messages for chain `k` reached from `hook`: one for each hook-limited extension of its rules
+ * (in rule order, matches before the target) that the hook is not among. Chains with a repeated
+ * name are all read, the last one's walk standing for them.
+ */
+function hookIssues(t: Table, g: Graph, k: number, hook: Hook, issues: Issue[]): void {
+  const hooked = hookLimited();
+  const n = g.chains[k].name;
+  for (let c = 0; c < g.chains.length; c++) {
+    if (c !== k && (g.chains[c].name !== n || g.index.get(n) !== k)) continue;
+    for (const r of g.chains[c].rules) {
+      const found: [Extension, unknown][] = [];
+      for (const m of r.matches) if (m.kind === 'match' && hooked.matches.has(m.name)) found.push([getMatch(m.name)!, m.info]);
+      if (r.target?.kind === 'extension' && hooked.targets.has(r.target.name)) found.push([getTarget(r.target.name)!, r.target.info]);
+      for (const [e, info] of found) {
+        const hooks = e.hooksFor?.(info) ?? e.hooks;
+        if (hooks && !hooks.includes(hook))
+          issues.push(err(r.line ?? 0, 1, `${e.name}: used from hook ${hook}${n !== hook ? ` (through chain ${n})` : ''}, but only valid from ${hooks.join('/')}`, 'wrong-hook'));
+      }
+    }
+  }
 }
 
 let hookedCache: { matches: Set<string>; targets: Set<string> } | undefined;

@@ -4,7 +4,7 @@
  * the most recently loaded extension that knows an option takes it; an unknown option with `-p`
  * set loads the protocol's match implicitly.
  */
-import { parseCidr, type Cidr, type Family } from '../model/addr';
+import { cidr4, parseCidr, parseCidr4Numbers, type Cidr, type Cidr4Numbers, type Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import { protocolMatchName, protocolName, protocolNumber } from '../model/protocols';
 import type { Counters, MatchInstance, Negatable, Rule, TableName, Target } from '../model/ruleset';
@@ -48,7 +48,44 @@ export interface CommandContext {
    * again: dumps repeat them (kube-proxy's pod CIDR on every Service). The restore reader keeps
    * one per file, so that nothing of a file outlives its reading.
    */
-  addresses?: Map<string, Cidr>;
+  addresses?: RecentAddresses;
+}
+
+/**
+ * The last few addresses read. A dump repeats a few addresses (a pod CIDR, a Service's address
+ * on its two rules in a row) among many it has once, and equal ones are shared. IPv4 addresses
+ * are compared as numbers once read (reading a dotted quad costs less than comparing texts, and a
+ * map would hash every text), IPv6 ones by their text.
+ */
+export class RecentAddresses {
+  private addrs = new Float64Array(8).fill(-1);
+  private masks = new Float64Array(8);
+  private texts: string[] = ['', '', '', '', '', '', '', ''];
+  private cidrs: (Cidr | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+  private next = 0;
+
+  /** The IPv4 address of these numbers read lately, if any. */
+  find4(addr: number, mask: number): Cidr | undefined {
+    const addrs = this.addrs;
+    for (let k = 0; k < 8; k++) if (addrs[k] === addr && this.masks[k] === mask) return this.cidrs[k];
+    return undefined;
+  }
+
+  /** The address read from `text` lately, if any. */
+  get(text: string): Cidr | undefined {
+    const texts = this.texts;
+    for (let k = 0; k < 8; k++) if (texts[k] === text) return this.cidrs[k];
+    return undefined;
+  }
+
+  /** Remember an address, by its text or (IPv4) its numbers, in place of the oldest. */
+  set(text: string, c: Cidr, addr = -1, mask = 0): void {
+    this.texts[this.next] = text;
+    this.addrs[this.next] = addr;
+    this.masks[this.next] = mask;
+    this.cidrs[this.next] = c;
+    this.next = (this.next + 1) & 7;
+  }
 }
 
 /** A failure at a token, turned into an Issue by the caller. */
@@ -79,6 +116,9 @@ const FLAGS = new Map<string, Flag>([
   ['-m', Flag.Match], ['--match', Flag.Match], ['-j', Flag.Jump], ['--jump', Flag.Jump], ['-g', Flag.Goto], ['--goto', Flag.Goto],
 ]);
 const COMMAND_OPS = new Map(Object.entries(COMMANDS));
+
+/** Whether `word` is one of iptables' own flags (`-A`, `--jump`, …) rather than an extension's option. */
+export const isFlag = (word: string): boolean => FLAGS.has(word);
 /** The two-character flags by their letter, so that the common `-A`, `-m`, `-j` need no hashing. */
 const SHORT_FLAGS: (Flag | undefined)[] = Array.from({ length: 128 }, (_, c) => FLAGS.get(`-${String.fromCharCode(c)}`));
 const TABLES = new Set(['raw', 'mangle', 'nat', 'filter', 'security']);
@@ -480,7 +520,7 @@ function opLetter(op: Command['op']): string {
 }
 
 /** Targets iptables would try to load as an extension rather than as a chain name. */
-function looksLikeTargetExtension(name: string): boolean {
+export function looksLikeTargetExtension(name: string): boolean {
   return KNOWN_TARGET_NAMES.has(name);
 }
 /** Target extensions iptables ships that podtables may not model; kept verbatim when met. */
@@ -510,7 +550,7 @@ function loadMatch(name: string, token: number, matches: Scratch<MatchInstance>,
  */
 const optionTables = new WeakMap<Extension, Map<string, OptionSpec>>();
 
-function optionTable(ext: Extension): Map<string, OptionSpec> {
+export function optionTable(ext: Extension): Map<string, OptionSpec> {
   let t = optionTables.get(ext);
   if (!t) {
     t = new Map();
@@ -603,7 +643,7 @@ function checkChainName(name: string, token: number, creating: boolean): void {
  * -s and -d lists expand to one rule per pair, as iptables does. Parsed addresses are shared
  * through `memo` when there is one (a Cidr is plain data).
  */
-function expandAddresses(rule: Rule, srcs: readonly AddrArg[], dsts: readonly AddrArg[], family: Family, memo: Map<string, Cidr> | undefined): Rule[] {
+function expandAddresses(rule: Rule, srcs: readonly AddrArg[], dsts: readonly AddrArg[], family: Family, memo: RecentAddresses | undefined): Rule[] {
   if (srcs.length <= 1 && dsts.length <= 1) {
     if (srcs.length) rule.source = { value: cidrOf(srcs[0].text, srcs[0].token, family, memo), invert: srcs[0].invert };
     if (dsts.length) rule.destination = { value: cidrOf(dsts[0].text, dsts[0].token, family, memo), invert: dsts[0].invert };
@@ -627,15 +667,27 @@ function expandAddresses(rule: Rule, srcs: readonly AddrArg[], dsts: readonly Ad
   return out;
 }
 
-function cidrOf(text: string, token: number, family: Family, memo: Map<string, Cidr> | undefined): Cidr {
-  let c = memo?.get(text);
+function cidrOf(text: string, token: number, family: Family, memo: RecentAddresses | undefined): Cidr {
+  const c = memoCidr(text, family, memo);
+  if (typeof c === 'string') throw new CmdError(c, token, 'bad-address');
+  return c;
+}
+
+/** An address of `-s`/`-d` (shared through `memo`), or the error text for a bad one. */
+export function memoCidr(text: string, family: Family, memo: RecentAddresses | undefined): Cidr | string {
+  if (family === 'ipv4') {
+    const e = parseCidr4Numbers(text, NUMBERS);
+    if (e !== undefined) return e;
+    const found = memo?.find4(NUMBERS.addr, NUMBERS.mask);
+    if (found) return found;
+    const c = cidr4(NUMBERS.addr, NUMBERS.mask);
+    memo?.set('', c, NUMBERS.addr, NUMBERS.mask);
+    return c;
+  }
+  const c = memo?.get(text);
   if (c && c.family === family) return c;
   const parsed = parseCidr(text, family);
-  if (typeof parsed === 'string') throw new CmdError(parsed, token, 'bad-address');
-  if (memo) {
-    // small: it is for the few addresses a dump repeats, not for the many it has once
-    if (memo.size >= 4096) memo.clear();
-    memo.set(text, parsed);
-  }
+  if (memo && typeof parsed !== 'string') memo.set(text, parsed);
   return parsed;
 }
+const NUMBERS: Cidr4Numbers = { addr: 0, mask: 0 };

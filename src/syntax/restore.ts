@@ -7,8 +7,9 @@ import type { Issue } from '../model/issue';
 import type { NameTables } from '../extensions/types';
 import { TABLE_NAMES, type Ruleset, type TableName } from '../model/ruleset';
 import { RulesetBuilder } from './builder';
-import { parseWords, type CommandContext } from './command';
+import { parseWords, RecentAddresses, type CommandContext } from './command';
 import { splitWords, type Words } from './tokenize';
+import { quickAppend } from './fast-rule';
 
 /** The longest line iptables-restore reads whole (its buffer is 10,240 bytes with the newline). */
 const MAX_LINE = 10239;
@@ -64,7 +65,7 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
   const seen = new Set<TableName>();
   // one line's words at a time, their lists reused from line to line, and one context for all
   let words: Words | undefined;
-  const cctx: CommandContext = { family, table: 'filter', line: 0, names: opts.names, addresses: new Map() };
+  const cctx: CommandContext = { family, table: 'filter', line: 0, names: opts.names, addresses: new RecentAddresses() };
   // lines are taken one at a time rather than split all at once: a dump's array of lines would
   // live as long as the loop
   let start = 0;
@@ -84,8 +85,9 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       if (!crlf) issues.push({ severity: 'warning', code: 'crlf', message: 'CRLF line ends: iptables-restore would refuse this file', line: lineNo, column: line.length + 1 });
       crlf = true;
     }
-    if (line === '' || line[0] === '#') continue;
-    if (line[0] === '*' && !table) {
+    const first = line.charCodeAt(0);
+    if (line === '' || first === 35) continue;
+    if (first === 42 && !table) {
       // the table name is the first word after `*` (strtok): `* nat` and `*nat junk` both load
       const m = /^\*[ \t]*([^ \t]*)/.exec(line)!;
       const name = m[1];
@@ -111,11 +113,11 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       issues.push({ severity: 'error', code: 'no-table', message: what, line: lineNo, column: 1 });
       break;
     }
-    if (line[0] === '*') {
+    if (first === 42) {
       issues.push({ severity: 'error', code: 'no-commit', message: `COMMIT expected before table line (table \`${table}' opened at line ${tableLine})`, line: lineNo, column: 1 });
       break;
     }
-    if (line[0] === ':') {
+    if (first === 58) {
       // strtok on blanks: name, policy, then counters; anything after them is ignored
       const [name, policy, ctrs] = firstWords(line, 1, 3);
       if (!name || !policy) {
@@ -126,9 +128,10 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
         issues.push({ severity: 'error', code: 'bad-chain', message: `Invalid chain name \`${name}' (28 chars max)`, line: lineNo, column: 2 });
         break;
       }
+      // only a built-in chain (a policy) keeps its counters: a user chain's are read past; and
       // `[0:0]`, what nearly every dump has, needs no pattern
-      const cm = ctrs === undefined || ctrs === '[0:0]' ? null : /^\[(\d+):(\d+)\]/.exec(ctrs);
-      const counters = cm ? { packets: Number(cm[1]), bytes: Number(cm[2]) } : ctrs === '[0:0]' ? { packets: 0, bytes: 0 } : undefined;
+      const cm = policy === '-' || ctrs === undefined || ctrs === '[0:0]' ? null : /^\[(\d+):(\d+)\]/.exec(ctrs);
+      const counters = policy === '-' ? undefined : cm ? { packets: Number(cm[1]), bytes: Number(cm[2]) } : ctrs === '[0:0]' ? { packets: 0, bytes: 0 } : undefined;
       if (opts.counters && policy !== '-' && !counters) {
         issues.push({ severity: 'error', code: 'bad-counters', message: `invalid policy counters for chain '${name}'`, line: lineNo, column: 1 });
         break;
@@ -137,6 +140,14 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       b.declare(table, name, policy, counters, lineNo, issues);
       if (issues.length > before && issues.some((i) => i.severity === 'error')) break;
       continue;
+    }
+    cctx.table = table;
+    cctx.line = lineNo;
+    // most lines of a dump are `-A CHAIN …` of a common shape, which the quick path reads (the
+    // general reader takes every line it leaves, and a rule for a chain that does not exist)
+    if (line.charCodeAt(0) === 45 && line.charCodeAt(1) === 65 && line.charCodeAt(2) === 32) {
+      const q = quickAppend(line, lineNo, cctx);
+      if (q && b.append(table, q.chain, q.rule)) continue;
     }
     let counters: { packets: number; bytes: number } | undefined;
     let offset = 0;
@@ -151,8 +162,6 @@ export function parseRestore(text: string, opts: RestoreOptions = {}): ParseResu
       issues.push({ severity: 'error', code: 'bad-quote', message: words.error.message, line: lineNo, column: words.error.column });
       break;
     }
-    cctx.table = table;
-    cctx.line = lineNo;
     const p = parseWords(words, cctx);
     if (p.issues.length) {
       for (const i of p.issues) issues.push(i);
