@@ -7,7 +7,7 @@
 import { formatIP, parseIP, type Family } from '../model/addr';
 import type { GivenOption, ParseContext, TargetExtension } from './types';
 import { ExtensionError } from './types';
-import { at, onlyOnce, serviceNumber } from './util';
+import { at, onlyOnce, pin, serviceNumber } from './util';
 
 /** Protocols whose ports NAT can map; others get iptables' `Need TCP, UDP, SCTP or DCCP …`. */
 const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp', 'dccp'];
@@ -123,13 +123,15 @@ function parseNatPorts(text: string): Pick<NatRange, 'ports' | 'base'> {
 /** An address or `A-B` range; iptables keeps a reversed range as given. */
 function parseAddrRange(text: string, family: Family): [bigint, bigint] {
   const dash = text.indexOf('-');
-  const one = (t: string) => {
-    const ip = parseIP(t, family);
-    if (!ip) throw new ExtensionError(`Bad IP address "${t}"`);
-    return ip.value;
-  };
-  const lo = one(dash < 0 ? text : text.slice(0, dash));
-  return [lo, dash < 0 ? lo : one(text.slice(dash + 1))];
+  const lo = oneAddr(dash < 0 ? text : text.slice(0, dash), family);
+  return [lo, dash < 0 ? lo : oneAddr(text.slice(dash + 1), family)];
+}
+
+/** One address of a range. */
+function oneAddr(t: string, family: Family): bigint {
+  const ip = parseIP(t, family);
+  if (!ip) throw new ExtensionError(`Bad IP address "${t}"`);
+  return ip.value;
 }
 
 /**
@@ -194,7 +196,16 @@ function natTarget(name: 'DNAT' | 'SNAT'): TargetExtension<NatInfo> {
         else if (o.name === 'random-fully') info.randomFully = true;
         else if (o.name === 'persistent') info.persistent = true;
         else {
-          Object.assign(info, at(o, () => parseNatRange(o.args[0], ctx.family, ctx, o)));
+          // the range's fields in its own order (addr, ports, base), as an assign would copy them
+          let r: NatRange;
+          try {
+            r = parseNatRange(o.args[0], ctx.family, ctx, o);
+          } catch (e) {
+            throw pin(e, o);
+          }
+          if (r.addr !== undefined) info.addr = r.addr;
+          if (r.ports !== undefined) info.ports = r.ports;
+          if (r.base !== undefined) info.base = r.base;
           given = true;
         }
       }

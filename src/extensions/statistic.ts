@@ -5,13 +5,15 @@
  */
 import type { MatchExtension } from './types';
 import { ExtensionError } from './types';
-import { eachOnce, xtUint } from './util';
+import { lastOpt, pin, xtUint } from './util';
 
 export type StatisticInfo =
   | { mode: 'random'; invert: boolean; /** lround(p * 2^31), as the kernel stores it. */ probability: number }
   | { mode: 'nth'; invert: boolean; /** n - 1, as the kernel stores it. */ every: number; packet: number };
 
 const SCALE = 0x80000000;
+/** The nth options, which random mode refuses. */
+const OTHERS = ['every', 'packet'];
 
 /** strtod over the whole text (decimal forms only); NaN when it is not a number. */
 function strtod(text: string): number {
@@ -66,19 +68,27 @@ export const statistic: MatchExtension<StatisticInfo> = {
     let probability: number | undefined;
     let every: number | undefined;
     let packet: number | undefined;
-    eachOnce(opts, 'statistic', (o) => {
-      if (o.invert) invert = true;
-      if (o.name === 'mode') {
-        if (o.args[0] !== 'random' && o.args[0] !== 'nth') throw new ExtensionError(`Bad mode "${o.args[0]}"`);
-        mode = o.args[0];
-      } else if (o.name === 'probability') {
-        const p = strtod(o.args[0]);
-        if (!(p >= 0 && p <= 1)) throw new ExtensionError(`statistic: bad value for option "--probability", or out of range (0-1).`);
-        probability = Math.round(p * SCALE);
-      } else if (o.name === 'every') every = xtUint(o, 'statistic', 1, 0xffffffff) - 1;
-      else packet = xtUint(o, 'statistic', 0, 0xffffffff);
-    });
-    const given = (n: string) => opts.some((o) => o.name === n);
+    // the options in input order, as xtables_option_parse walks them (eachOnce, without a closure
+    // per rule: dumps have a statistic match on most Service rules)
+    for (let k = 0; k < opts.length; k++) {
+      const o = opts[k];
+      for (let j = 0; j < k; j++)
+        if (opts[j].name === o.name) throw new ExtensionError(`statistic: option "--${o.name}" can only be used once.`, o.token);
+      try {
+        if (o.invert) invert = true;
+        if (o.name === 'mode') {
+          if (o.args[0] !== 'random' && o.args[0] !== 'nth') throw new ExtensionError(`Bad mode "${o.args[0]}"`);
+          mode = o.args[0];
+        } else if (o.name === 'probability') {
+          const p = strtod(o.args[0]);
+          if (!(p >= 0 && p <= 1)) throw new ExtensionError(`statistic: bad value for option "--probability", or out of range (0-1).`);
+          probability = Math.round(p * SCALE);
+        } else if (o.name === 'every') every = xtUint(o, 'statistic', 1, 0xffffffff) - 1;
+        else packet = xtUint(o, 'statistic', 0, 0xffffffff);
+      } catch (e) {
+        throw pin(e, o);
+      }
+    }
     // statistic_check runs before the option table's own checks, with random as the default mode
     if ((mode ?? 'random') === 'random' && probability === undefined)
       throw new ExtensionError('--probability must be specified when using random mode');
@@ -87,9 +97,10 @@ export const statistic: MatchExtension<StatisticInfo> = {
     // every and probability share one field of the kernel's union, so this check sees either
     if ((packet ?? 0) > (every ?? probability ?? 0)) throw new ExtensionError('the --packet p must be 0 <= p <= n-1');
     if (!mode) throw new ExtensionError('statistic: option "--mode" must be specified');
-    for (const other of ['every', 'packet'])
-      if (probability !== undefined && given(other))
-        throw new ExtensionError(`statistic: option "--probability" cannot be used together with "--${other}".`);
+    if (probability !== undefined)
+      for (const other of OTHERS)
+        if (lastOpt(opts, other))
+          throw new ExtensionError(`statistic: option "--probability" cannot be used together with "--${other}".`);
     if (every !== undefined && packet === undefined) throw new ExtensionError('statistic: option "--every" also requires "--packet".');
     if (packet !== undefined && every === undefined) throw new ExtensionError('statistic: option "--packet" also requires "--every".');
     if (mode === 'random') return { mode, invert, probability: probability! };

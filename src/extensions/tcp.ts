@@ -1,7 +1,7 @@
 /** `-m tcp`: ports, flags and options of TCP segments (libxt_tcp + xt_tcpudp). */
-import type { GivenOption, MatchExtension, PrintContext } from './types';
+import type { MatchExtension, PrintContext } from './types';
 import { ExtensionError } from './types';
-import { at, bang, listPort, once, parsePortRange, parseUint } from './util';
+import { bang, listPort, once, parsePortRange, parseUint, pin } from './util';
 
 export interface PortRange {
   min: number;
@@ -43,6 +43,9 @@ export function formatTcpFlags(v: number): string {
   return names.length ? names.join(',') : 'NONE';
 }
 
+/** The field an option sets (--syn sets --tcp-flags'). */
+const flagsKey = (name: string): string => (name === 'syn' ? 'tcp-flags' : name);
+
 export function parsePortOpt(args: string[], invert: boolean, reversedOk = false): PortRange {
   const [min, max] = parsePortRange(args[0], 'port', reversedOk);
   return { min, max, invert };
@@ -79,18 +82,20 @@ export const tcp: MatchExtension<TcpInfo> = {
   parse(opts) {
     const info: TcpInfo = {};
     // --syn and --tcp-flags set the same field; a rule has few options, so pairs are compared
-    const key = (o: GivenOption) => (o.name === 'syn' ? 'tcp-flags' : o.name);
     for (let k = 0; k < opts.length; k++) {
       const o = opts[k];
+      const key = flagsKey(o.name);
       for (let j = 0; j < k; j++)
-        if (key(opts[j]) === key(o)) throw new ExtensionError(`multiple --${o.name === 'syn' || o.name === 'tcp-flags' ? 'flags' : o.name} flags not allowed`, o.token);
-      at(o, () => {
+        if (flagsKey(opts[j].name) === key) throw new ExtensionError(`multiple --${o.name === 'syn' || o.name === 'tcp-flags' ? 'flags' : o.name} flags not allowed`, o.token);
+      try {
         if (o.name === 'sport') info.sport = parsePortOpt(o.args, o.invert);
         else if (o.name === 'dport') info.dport = parsePortOpt(o.args, o.invert);
         else if (o.name === 'syn') info.flags = { mask: 0x17, comp: 0x02, invert: o.invert };
         else if (o.name === 'tcp-flags') info.flags = { mask: parseFlags(o.args[0]), comp: parseFlags(o.args[1]), invert: o.invert };
         else if (o.name === 'tcp-option') info.option = { number: parseUint(o.args[0], 1, 255, 'TCP option'), invert: o.invert };
-      });
+      } catch (e) {
+        throw pin(e, o);
+      }
     }
     once(opts, 'tcp');
     return info;

@@ -13,9 +13,15 @@ export const SERVICES: Record<string, number> = {
   openvpn: 1194, nfs: 2049, mysql: 3306, postgresql: 5432, 'ipsec-nat-t': 4500,
 };
 
+/**
+ * The services by name in a map: looking a word up as an object's key first searches the engine's
+ * table of key strings, which costs every port of a dump (`8080`) a search.
+ */
+const SERVICE_NUMBERS = new Map(Object.entries(SERVICES));
+
 /** The port of a service name, if the table knows it (own keys only: `toString` is no service). */
 export function serviceNumber(name: string): number | undefined {
-  return Object.hasOwn(SERVICES, name) ? SERVICES[name] : undefined;
+  return SERVICE_NUMBERS.get(name);
 }
 
 /** Parse an unsigned integer (decimal, 0x hex or 0 octal, as strtoul with base 0) within [min, max]. */
@@ -31,8 +37,8 @@ export function parseUint(text: string, min: number, max: number, what: string):
 
 /** Parse a port number or a service name. */
 export function parsePort(text: string, what = 'port'): number {
-  if (/^\d+$/.test(text)) {
-    const v = Number(text);
+  const v = decimal(text);
+  if (v >= 0) {
     if (v > 65535) throw new ExtensionError(`invalid ${what} "${text}": out of range (0-65535)`);
     return v;
   }
@@ -65,19 +71,16 @@ export function listPort(port: number, proto: string, ctx: { numeric: boolean; n
 
 /** A string option as xtables_save_string prints it: bare when safe, else quoted with escapes. */
 export function saveString(value: string): string {
-  if (isBareWord(value)) return ` ${value}`;
-  if (value.indexOf('"') < 0 && value.indexOf('\\') < 0 && value.indexOf("'") < 0) return ` "${value}"`;
-  return ` "${value.replace(/["\\']/g, (c) => '\\' + c)}"`;
-}
-
-/** Whether the text is non-empty and all of [-_0-9a-zA-Z] (a word xtables_save_string leaves bare). */
-function isBareWord(value: string): boolean {
-  if (value.length === 0) return false;
+  // one pass tells the three cases apart: all of [-_0-9a-zA-Z] (bare), nothing to escape
+  // (quoted), or a quote or backslash to escape
+  let bare = value.length > 0;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95)) return false;
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95) continue;
+    if (c === 34 || c === 92 || c === 39) return ` "${value.replace(/["\\']/g, (q) => '\\' + q)}"`;
+    bare = false;
   }
-  return true;
+  return bare ? ' ' + value : ' "' + value + '"';
 }
 
 /** `0x..` as iptables prints marks. */
@@ -125,6 +128,26 @@ function givenBefore(opts: GivenOption[], i: number): boolean {
   const name = opts[i].name;
   for (let j = 0; j < i; j++) if (opts[j].name === name) return true;
   return false;
+}
+
+/** The error `e` with option `o`'s token attached when it is an ExtensionError without one (to rethrow). */
+export function pin(e: unknown, o: GivenOption): unknown {
+  if (e instanceof ExtensionError && e.token === undefined) e.token = o.token;
+  return e;
+}
+
+/** The value of a text of one or more decimal digits, or -1 for any other text (no pattern needed). */
+export function decimal(text: string): number {
+  const n = text.length;
+  if (n === 0) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  // beyond 15 digits the sum above may round where Number() does not
+  return n > 15 ? Number(text) : v;
 }
 
 /** Run `fn` and attach the option's token to any ExtensionError it throws. */

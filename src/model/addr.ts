@@ -135,28 +135,66 @@ export function parseCidr(text: string, family: Family): Cidr | string {
 
 /** parseCidr for IPv4, on numbers: the address and the mask become bigints once, at the end. */
 function parseCidr4(a: string, m: string | null): Cidr | string {
+  const e = cidr4Numbers(a, m, NUMBERS);
+  return e ?? cidr4(NUMBERS.addr, NUMBERS.mask);
+}
+
+/** An IPv4 address and mask as unsigned 32-bit numbers. */
+export interface Cidr4Numbers {
+  addr: number;
+  mask: number;
+}
+const NUMBERS: Cidr4Numbers = { addr: 0, mask: 0 };
+
+/**
+ * parseCidr(text, 'ipv4') without making the Cidr: the masked address and the mask are left in
+ * `out`; the error text when the input is not an address. For readers that share equal Cidrs,
+ * which compare these numbers before making one.
+ */
+export function parseCidr4Numbers(text: string, out: Cidr4Numbers): string | undefined {
+  const slash = text.indexOf('/');
+  return slash < 0 ? cidr4Numbers(text, null, out) : cidr4Numbers(text.slice(0, slash), text.slice(slash + 1), out);
+}
+
+function cidr4Numbers(a: string, m: string | null, out: Cidr4Numbers): string | undefined {
   const v = dottedQuad(a);
   if (v < 0) return `host/network \`${a}' not found`;
-  let mask: bigint;
-  if (m === null) mask = MASKS4[32];
+  let mask: number;
+  if (m === null) mask = 0xffffffff;
   else if (allDigits(m)) {
     const p = Number(m);
     if (p > 32) return `invalid mask \`${m}' specified`;
-    mask = MASKS4[p];
+    mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
   } else {
     const mv = dottedQuad(m);
     if (mv < 0) return `invalid mask \`${m}' specified`;
-    mask = BigInt(mv);
+    mask = mv;
   }
-  const masked = Number(mask) & v;
-  return { family: 'ipv4', addr: BigInt(masked >>> 0), mask };
+  out.addr = (mask & v) >>> 0;
+  out.mask = mask;
+  return undefined;
 }
+
+/** The IPv4 Cidr of a masked address and a mask given as unsigned 32-bit numbers. */
+export function cidr4(addr: number, mask: number): Cidr {
+  const p = prefixOf4(mask);
+  return { family: 'ipv4', addr: BigInt(addr), mask: p >= 0 ? MASKS4[p] : BigInt(mask) };
+}
+
+/** prefixOf for an IPv4 mask as a number. */
+function prefixOf4(mask: number): number {
+  const inv = ~mask >>> 0;
+  return (inv & (inv + 1)) === 0 ? Math.clz32(inv) : -1;
+}
+
+/** The 256 octets as text, made once: a dump prints an address on most rules. */
+const OCTETS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
 /** Format an address the way glibc's inet_ntop does. */
 export function formatIP(value: bigint, family: Family): string {
   if (family === 'ipv4') {
     const v = Number(value);
-    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+    return OCTETS[v >>> 24] + '.' + OCTETS[(v >>> 16) & 255] + '.' + OCTETS[(v >>> 8) & 255] + '.' + OCTETS[v & 255];
   }
   const w: number[] = [];
   for (let i = 7; i >= 0; i--) w.push(Number((value >> BigInt(i * 16)) & 0xffffn));
