@@ -71,7 +71,7 @@ const JUMPS: [TableName, string, string, string, boolean][] = [
 export function writeJumps(g: Gen): void {
   for (const [table, from, to, comment, ctNew] of JUMPS)
     g.chains.insert(table, from, { matches: (ctNew ? ctstate('NEW') : '') + commentMatch(comment), jump: to });
-  if (g.chains.tables.get('filter')?.has('KUBE-FIREWALL')) for (const from of ['INPUT', 'OUTPUT']) g.chains.add('filter', from, { jump: 'KUBE-FIREWALL' });
+  if (g.chains.has('filter', 'KUBE-FIREWALL')) for (const from of ['INPUT', 'OUTPUT']) g.chains.add('filter', from, { jump: 'KUBE-FIREWALL' });
 }
 
 /** kube-proxy's monitor keeps an empty KUBE-PROXY-CANARY in mangle, nat and filter to notice flushes. */

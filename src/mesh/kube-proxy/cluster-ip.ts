@@ -6,7 +6,7 @@ import { rejectTarget } from './marks';
 export function writeClusterIP(g: Gen, v: ServiceView): void {
   const { sp } = v;
   if (v.hasInternal) {
-    g.chains.add('nat', 'KUBE-SERVICES', { destination: sp.clusterIP, protocol: sp.protocol, comment: [sp.name, ' cluster IP'], dport: sp.port, jump: v.internalChain });
+    g.chains.service('KUBE-SERVICES', sp.clusterIP, sp.protocol, [sp.name, ' cluster IP'], sp.port, v.internalChain);
     return;
   }
   const f = v.internalFilter!;

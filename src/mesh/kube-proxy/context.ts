@@ -3,8 +3,9 @@ import type { Family } from '../../model/addr';
 import type { TableName } from '../../model/ruleset';
 import type { Categorized, ServicePort } from './model';
 import { categorize, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from './model';
-import { writeRule, type RuleSpec } from './rules';
+import { writeDnatRule, writeJumpRule, writeRule, writeServiceRule, type Protocol, type RuleSpec } from './rules';
 import { TableText } from './lines';
+import { EXT, FW, SVL, type ChainId, type ChainNames } from './names';
 
 /** The node kube-proxy runs on, and kube-proxy's own flags. */
 export interface NodeOptions {
@@ -38,37 +39,72 @@ export function nodeOptions(o: Partial<NodeOptions> = {}): NodeOptions {
  * The rules being written, as text: per table, chains in the order they were first declared,
  * each with the ranges of its `-A CHAIN …` lines in the table's line buffer (see lines.ts).
  * kube-proxy keeps its restore input the same way; the save form, restore form and partial
- * syncs are cut from these lines.
+ * syncs are cut from these lines. A chain is given by its id in `names` (hashed names are only
+ * ever ids) or by its literal name.
  */
 export class ChainSet {
   readonly tables = new Map<TableName, TableText>();
   /** `natBytes`: about how many bytes the nat table's rules will take (its buffer then never grows, nor is copied as it does). */
   constructor(
     private readonly family: Family,
+    readonly names: ChainNames,
     private readonly natBytes?: number,
   ) {}
   private table(table: TableName): TableText {
     let t = this.tables.get(table);
-    if (!t) this.tables.set(table, (t = new TableText(table === 'nat' ? this.natBytes : undefined)));
+    // The nat table holds nearly every chain: sized for them all up front.
+    if (!t) this.tables.set(table, (t = table === 'nat' ? new TableText(this.names, this.natBytes, this.names.start.length) : new TableText(this.names)));
     return t;
   }
+  private id(name: ChainId | string): ChainId {
+    return typeof name === 'number' ? name : this.names.id(name);
+  }
   /** Declare a chain (no rules yet) unless it exists. */
-  chain(table: TableName, name: string): void {
-    this.table(table).declare(name);
+  chain(table: TableName, name: ChainId | string): void {
+    this.table(table).declare(this.id(name));
   }
   /** Append a rule to a chain, declaring the chain on first use. */
-  add(table: TableName, name: string, spec: RuleSpec): void {
+  add(table: TableName, name: ChainId | string, spec: RuleSpec): void {
     const t = this.table(table);
+    const id = this.id(name);
     const start = t.lines.length;
-    writeRule(t.lines, this.family, name, spec);
-    t.append(name, start, t.lines.length);
+    writeRule(t.lines, this.names, this.family, id, spec);
+    t.append(id, start, t.lines.length);
+  }
+  /** Append `[-s SOURCE] [COMMENT] [MATCHES] -j TARGET` to a nat chain (see writeJumpRule). */
+  jump(chain: ChainId, source: string | undefined, comment: string | readonly string[] | undefined, matches: string | Uint8Array | undefined, jump: ChainId | string): void {
+    const t = this.table('nat');
+    const start = t.lines.length;
+    writeJumpRule(t.lines, this.names, this.family, chain, source, comment, matches, jump);
+    t.append(chain, start, t.lines.length);
+  }
+  /** Append `-d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j CHAIN` to a nat chain (see writeServiceRule). */
+  service(chain: ChainId | string, destination: string, protocol: Protocol, comment: string | readonly string[], dport: number, jump: ChainId): void {
+    const t = this.table('nat');
+    const id = this.id(chain);
+    const start = t.lines.length;
+    writeServiceRule(t.lines, this.names, this.family, id, destination, protocol, comment, dport, jump);
+    t.append(id, start, t.lines.length);
+  }
+  /** Append `-p PROTO [MATCHES] -m PROTO -j DNAT --to-destination IP:PORT` to a nat chain. */
+  dnat(chain: ChainId, protocol: Protocol, matches: string, ip: string, port: number): void {
+    const t = this.table('nat');
+    const start = t.lines.length;
+    writeDnatRule(t.lines, this.names, this.family, chain, protocol, matches, ip, port);
+    t.append(chain, start, t.lines.length);
   }
   /** Insert a rule at the head of a chain, as `iptables -I` does. */
-  insert(table: TableName, name: string, spec: RuleSpec): void {
+  insert(table: TableName, name: ChainId | string, spec: RuleSpec): void {
     const t = this.table(table);
+    const id = this.id(name);
     const start = t.lines.length;
-    writeRule(t.lines, this.family, name, spec);
-    t.insert(name, start, t.lines.length);
+    writeRule(t.lines, this.names, this.family, id, spec);
+    t.insert(id, start, t.lines.length);
+  }
+  /** Whether a table has the chain of this literal name. */
+  has(table: TableName, name: string): boolean {
+    const id = this.names.find(name);
+    return id !== undefined && !!this.tables.get(table)?.has(id);
   }
 }
 
@@ -77,6 +113,7 @@ export interface Gen {
   opts: NodeOptions;
   family: Family;
   chains: ChainSet;
+  names: ChainNames;
   /** The masquerade mark as iptables-save prints it (`0x4000`). */
   mark: string;
   /** More than 1,000 endpoints: kube-proxy drops the per-endpoint comments. */
@@ -98,23 +135,25 @@ export interface ServiceView {
   cat: Categorized;
   hasInternal: boolean;
   hasExternal: boolean;
-  internalChain: string;
-  externalPolicyChain: string;
+  internalChain: ChainId;
+  externalPolicyChain: ChainId;
   usesClusterChain: boolean;
   usesLocalChain: boolean;
   usesExtChain: boolean;
   usesFwChain: boolean;
-  loadBalancerChain: string;
+  /** KUBE-FW or KUBE-EXT; -1 without load-balancer IPs. */
+  loadBalancerChain: ChainId;
   internalFilter?: FilterVerdict;
   externalFilter?: FilterVerdict;
 }
 
 /** Decide which chains a service port uses and what happens to traffic without endpoints. */
-export function viewOf(sp: ServicePort): ServiceView {
+export function viewOf(sp: ServicePort, names: ChainNames): ServiceView {
   const cat = categorize(sp);
   const usesClusterChain = cat.cluster.length > 0 && usesClusterEndpoints(sp);
   const usesLocalChain = cat.local.length > 0 && usesLocalEndpoints(sp);
-  const internalChain = sp.internalPolicyLocal ? sp.chains.svl : sp.chains.svc;
+  // The sibling names are made only when used (most Services need none of them).
+  const internalChain = sp.internalPolicyLocal ? names.sibling(sp.svc, SVL) : sp.svc;
   const hasInternal = cat.any && !(sp.internalPolicyLocal && cat.local.length === 0);
   const hasExternal = cat.any && !(sp.externalPolicyLocal && cat.local.length === 0);
   const accessible = externallyAccessible(sp);
@@ -132,12 +171,12 @@ export function viewOf(sp: ServicePort): ServiceView {
     hasInternal,
     hasExternal,
     internalChain,
-    externalPolicyChain: sp.externalPolicyLocal ? sp.chains.svl : sp.chains.svc,
+    externalPolicyChain: sp.externalPolicyLocal ? names.sibling(sp.svc, SVL) : sp.svc,
     usesClusterChain,
     usesLocalChain,
     usesExtChain: cat.any && accessible,
     usesFwChain,
-    loadBalancerChain: usesFwChain ? sp.chains.fw : sp.chains.ext,
+    loadBalancerChain: usesFwChain ? names.sibling(sp.svc, FW) : sp.loadBalancerIPs.length ? names.sibling(sp.svc, EXT) : -1,
     internalFilter,
     externalFilter,
   };

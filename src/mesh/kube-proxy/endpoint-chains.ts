@@ -11,13 +11,8 @@ export function writeEndpointChains(g: Gen, v: ServiceView): void {
   for (const e of v.cat.reachable) {
     g.chains.chain('nat', e.chain);
     // A pod talking to itself through the Service would see its own address as source: masquerade it.
-    g.chains.add('nat', e.chain, { source: e.ip, matches: comment, jump: 'KUBE-MARK-MASQ' });
-    g.chains.add('nat', e.chain, {
-      matches: sp.affinitySeconds !== undefined ? `${comment} -m recent --set --name ${e.chain}${recentTail(g.family)}` : comment,
-      protocol: sp.protocol,
-      protocolMatch: true,
-      dnat: e.ip,
-      dnatPort: e.port,
-    });
+    g.chains.jump(e.chain, e.ip, undefined, comment, 'KUBE-MARK-MASQ');
+    const matches = sp.affinitySeconds !== undefined ? `${comment} -m recent --set --name ${g.names.text(e.chain)}${recentTail(g.family)}` : comment;
+    g.chains.dnat(e.chain, sp.protocol, matches, e.ip, e.port);
   }
 }

@@ -1,13 +1,14 @@
 /** Traffic to a Service's externalIPs: to the EXT chain when there are endpoints, else REJECT/DROP in KUBE-EXTERNAL-SERVICES. */
 import type { Gen, ServiceView } from './context';
 import { filterTarget } from './cluster-ip';
+import { EXT } from './names';
 
 /** KUBE-SERVICES (nat) and KUBE-EXTERNAL-SERVICES (filter) rules for each external IP. */
 export function writeExternalIPs(g: Gen, v: ServiceView): void {
   const { sp } = v;
   for (const ip of sp.externalIPs) {
     const base = { protocol: sp.protocol, destination: ip, dport: sp.port };
-    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', { ...base, comment: `${sp.name} external IP`, jump: sp.chains.ext });
+    if (v.cat.any) g.chains.service('KUBE-SERVICES', ip, sp.protocol, `${sp.name} external IP`, sp.port, g.names.sibling(sp.svc, EXT));
     // No endpoints at all (REJECT), or none for external traffic (DROP what the EXT chain did not short-circuit).
     if (!v.hasExternal) {
       const f = v.externalFilter!;

@@ -11,6 +11,7 @@ import { parseRestore } from '../../syntax/restore';
 import { writeBase, writeCanaries, writeJumps, writeTail } from './base';
 import { writeClusterIP, writeInternalMasquerade } from './cluster-ip';
 import { ChainSet, nodeOptions, viewOf, type Gen, type NodeOptions } from './context';
+import { ChainNames } from './names';
 import { writeEndpointChains } from './endpoint-chains';
 import { writeExternalIPs } from './external-ip';
 import { writeFirewallChain, writeLoadBalancerIPs } from './load-balancer';
@@ -33,6 +34,8 @@ export interface Generated {
    * ones included, where the jumps go), each with its `-A CHAIN …` lines in save form.
    */
   tables: Map<TableName, TableText>;
+  /** The names of the chains in `tables`. */
+  names: ChainNames;
   ports: ServicePort[];
   issues: Issue[];
 }
@@ -43,23 +46,29 @@ export function generate(objs: KubeObjects, options: Partial<NodeOptions> = {}):
   if (opts.masqueradeBit < 0 || opts.masqueradeBit > 31 || !Number.isInteger(opts.masqueradeBit)) throw new RangeError(`masquerade bit ${opts.masqueradeBit} is not in 0..31`);
   const issues: Issue[] = [];
   const family = opts.family;
-  const ports = servicePorts(objs, family, opts.hostname, issues);
+  // About one name per service port and per endpoint of each slice port (KUBE-SVC, KUBE-SEP).
+  let expected = 0;
+  for (let i = 0; i < objs.services.length; i++) expected += objs.services[i].spec.ports.length;
+  for (let i = 0; i < objs.slices.length; i++) expected += (objs.slices[i].endpoints?.length ?? 0) * (objs.slices[i].ports?.length ?? 0);
+  const names = new ChainNames(expected);
+  const ports = servicePorts(objs, family, opts.hostname, issues, names);
   let total = 0;
-  for (const p of ports) total += p.endpoints.length;
+  for (let i = 0; i < ports.length; i++) total += ports[i].endpoints.length;
   const fam = (s: string) => (s.includes(':') ? 'ipv6' : 'ipv4');
   const podCidr = opts.clusterCidrs.find((c) => fam(c) === family && typeof parseCidr(c, family) !== 'string');
   const g: Gen = {
     opts,
     family,
     // Measured: a ClusterIP port's nat rules take about 150 bytes, an endpoint's about 240.
-    chains: new ChainSet(family, (1 << 16) + 200 * ports.length + 300 * total),
+    chains: new ChainSet(family, names, (1 << 16) + 200 * ports.length + 300 * total),
+    names,
     mark: markOf(opts.masqueradeBit),
     largeCluster: total > LARGE_CLUSTER_ENDPOINTS,
     podCidr,
     nodeIP: opts.nodeIPs.find((ip) => fam(ip) === family),
   };
   writeBase(g);
-  for (const sp of ports) writeServicePort(g, sp);
+  for (let i = 0; i < ports.length; i++) writeServicePort(g, ports[i]);
   writeTail(g);
   if (opts.builtinJumps) writeJumps(g);
   if (opts.canary) writeCanaries(g);
@@ -68,12 +77,12 @@ export function generate(objs: KubeObjects, options: Partial<NodeOptions> = {}):
     const chains = g.chains.tables.get(t);
     if (chains) tables.set(t, chains);
   }
-  return { family, tables, ports, issues };
+  return { family, tables, names, ports, issues };
 }
 
 /** Every rule of one service port, in kube-proxy's order. */
 function writeServicePort(g: Gen, sp: ServicePort): void {
-  const v = viewOf(sp);
+  const v = viewOf(sp, g.names);
   writeClusterIP(g, v);
   writeExternalIPs(g, v);
   writeLoadBalancerIPs(g, v);

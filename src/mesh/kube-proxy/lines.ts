@@ -8,6 +8,8 @@
  * joined, was no quicker; nor was copyWithin inside one buffer shared by the tables).
  */
 
+import type { ChainId, ChainNames } from './names';
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -19,6 +21,11 @@ export class LineBuffer {
   /** A buffer with room for `capacity` bytes before it first grows. */
   constructor(capacity = 1 << 20) {
     this.bytes = new Uint8Array(capacity);
+  }
+
+  /** Make room for `need` more bytes. */
+  reserve(need: number): void {
+    if (this.length + need > this.bytes.length) this.grow(need);
   }
 
   private grow(need: number): void {
@@ -86,8 +93,11 @@ export class LineBuffer {
 
 /** A growable array of 32-bit integers. */
 class Ints {
-  data = new Int32Array(1024);
+  data: Int32Array;
   length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Int32Array(capacity);
+  }
   push(v: number): number {
     if (this.length === this.data.length) {
       const d = new Int32Array(this.data.length * 2);
@@ -103,48 +113,71 @@ class Ints {
  * One table's rule text: chains in the order they were declared, each with the byte ranges of its
  * rules in `lines`, as a linked list of ranges in typed arrays. 120,000 chains as a JavaScript
  * array of ranges each were 240,000 objects for the collector to mark again and again while the
- * generator filled the heap; here a chain is a number.
+ * generator filled the heap; here a chain is a number (its id in the node's ChainNames).
  */
 export class TableText {
   readonly lines: LineBuffer;
-  /** Chain names in declaration order (a chain's id is its index). */
-  readonly names: string[] = [];
-  private readonly ids = new Map<string, number>();
-  // Per chain: its first and last range (-1: no rules). Per range: start, end and the next range.
-  private readonly head = new Ints();
-  private readonly tail = new Ints();
-  private readonly start = new Ints();
-  private readonly end = new Ints();
-  private readonly next = new Ints();
-  // The chain used last: most rules follow one of their own chain (a KUBE-SEP chain's two rules,
-  // a KUBE-SVC chain's endpoints), so most lookups end here.
-  private lastName = '';
-  private lastId = -1;
+  /** Chain ids in declaration order. */
+  private readonly order: Ints;
+  // Per chain id: its index in `order` + 1 (0: not declared here).
+  private local: Int32Array;
+  // Per declared chain (by index in `order`): its first and last range (-1: no rules). Per range: start, end and the next range.
+  private readonly head: Ints;
+  private readonly tail: Ints;
+  private readonly start: Ints;
+  private readonly end: Ints;
+  private readonly next: Ints;
 
-  /** A table whose rules are expected to take about `capacity` bytes. */
-  constructor(capacity?: number) {
+  /**
+   * A table of the chains in `chains`, whose rules are expected to take about `capacity` bytes
+   * in about `chainCount` chains: arrays that never grow are also code that is never thrown away
+   * (optimized code that reached the rare growing branch was deoptimized and compiled again).
+   */
+  constructor(
+    readonly chains: ChainNames,
+    capacity?: number,
+    chainCount = 1024,
+  ) {
     this.lines = new LineBuffer(capacity);
+    this.order = new Ints(chainCount);
+    this.local = new Int32Array(chainCount);
+    this.head = new Ints(chainCount);
+    this.tail = new Ints(chainCount);
+    this.start = new Ints(2 * chainCount);
+    this.end = new Ints(2 * chainCount);
+    this.next = new Ints(2 * chainCount);
   }
 
-  /** The id of a chain, declaring it on first use. */
-  declare(name: string): number {
-    if (name === this.lastName) return this.lastId;
-    let id = this.ids.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.ids.set(name, id);
-      this.names.push(name);
-      this.head.push(-1);
-      this.tail.push(-1);
+  /** The index of a chain in declaration order, declaring it on first use. */
+  declare(id: ChainId): number {
+    if (id >= this.local.length) {
+      let size = this.local.length * 2;
+      while (size <= id) size *= 2;
+      const l = new Int32Array(size);
+      l.set(this.local);
+      this.local = l;
     }
-    this.lastName = name;
-    this.lastId = id;
-    return id;
+    const at = this.local[id];
+    if (at !== 0) return at - 1;
+    this.head.push(-1);
+    this.tail.push(-1);
+    this.local[id] = this.order.push(id) + 1;
+    return this.order.length - 1;
   }
 
   /** Whether the chain is declared. */
-  has(name: string): boolean {
-    return this.ids.has(name);
+  has(id: ChainId): boolean {
+    return id < this.local.length && this.local[id] !== 0;
+  }
+
+  /** The declared chains' ids, in declaration order. */
+  ids(): Int32Array {
+    return this.order.data.subarray(0, this.order.length);
+  }
+
+  /** The declared chains' names, in declaration order. */
+  get names(): string[] {
+    return Array.from(this.ids(), (id) => this.chains.text(id));
   }
 
   private range(start: number, end: number, next: number): number {
@@ -153,50 +186,50 @@ export class TableText {
     return this.next.push(next);
   }
 
-  /** Record that `lines[start..end)` holds rules appended to `name`. */
-  append(name: string, start: number, end: number): void {
-    const id = this.declare(name);
-    const last = this.tail.data[id];
+  /** Record that `lines[start..end)` holds rules appended to chain `id`. */
+  append(id: ChainId, start: number, end: number): void {
+    const c = this.declare(id);
+    const last = this.tail.data[c];
     // Consecutive rules of one chain (a whole KUBE-SEP chain, say) make one range.
     if (last >= 0 && this.end.data[last] === start) this.end.data[last] = end;
     else {
       const r = this.range(start, end, -1);
       if (last >= 0) this.next.data[last] = r;
-      else this.head.data[id] = r;
-      this.tail.data[id] = r;
+      else this.head.data[c] = r;
+      this.tail.data[c] = r;
     }
   }
 
-  /** Record that `lines[start..end)` holds a rule inserted at the head of `name`. */
-  insert(name: string, start: number, end: number): void {
-    const id = this.declare(name);
-    const r = this.range(start, end, this.head.data[id]);
-    this.head.data[id] = r;
-    if (this.tail.data[id] < 0) this.tail.data[id] = r;
+  /** Record that `lines[start..end)` holds a rule inserted at the head of chain `id`. */
+  insert(id: ChainId, start: number, end: number): void {
+    const c = this.declare(id);
+    const r = this.range(start, end, this.head.data[c]);
+    this.head.data[c] = r;
+    if (this.tail.data[c] < 0) this.tail.data[c] = r;
   }
 
-  /** Copy the rules of `name` to `out`. */
-  copyChain(name: string, out: LineBuffer): void {
-    const id = this.ids.get(name);
-    if (id === undefined) return;
+  /** Copy the rules of chain `id` to `out`. */
+  copyChain(id: ChainId, out: LineBuffer): void {
+    if (!this.has(id)) return;
     const bytes = this.lines.bytes;
-    for (let r = this.head.data[id]; r >= 0; r = this.next.data[r]) out.copy(bytes, this.start.data[r], this.end.data[r]);
+    const start = this.start.data;
+    const end = this.end.data;
+    const next = this.next.data;
+    for (let r = this.head.data[this.local[id] - 1]; r >= 0; r = next[r]) out.copy(bytes, start[r], end[r]);
   }
 
   /** The byte length of a chain's rules, and its ranges as [start, end, …]. */
-  private ranges(name: string): number[] | undefined {
-    const id = this.ids.get(name);
-    if (id === undefined) return undefined;
+  private ranges(id: ChainId): number[] {
     const out: number[] = [];
-    for (let r = this.head.data[id]; r >= 0; r = this.next.data[r]) out.push(this.start.data[r], this.end.data[r]);
+    for (let r = this.head.data[this.local[id] - 1]; r >= 0; r = this.next.data[r]) out.push(this.start.data[r], this.end.data[r]);
     return out;
   }
 
-  /** Whether chain `name` holds the same rule text here and in `other`. */
-  sameChain(name: string, other: TableText): boolean {
-    const a = this.ranges(name);
-    const b = other.ranges(name);
-    if (!a || !b) return false;
+  /** Whether chain `id` holds the same rule text here as chain `otherId` in `other`. */
+  sameChain(id: ChainId, other: TableText, otherId: ChainId | undefined): boolean {
+    if (otherId === undefined || !this.has(id) || !other.has(otherId)) return false;
+    const a = this.ranges(id);
+    const b = other.ranges(otherId);
     let la = 0;
     let lb = 0;
     for (let i = 0; i < a.length; i += 2) la += a[i + 1] - a[i];

@@ -6,15 +6,16 @@
 import type { Gen, ServiceView } from './context';
 import { filterTarget } from './cluster-ip';
 import { cidrContains, parseCidr, parseIP } from '../../model/addr';
+import { EXT, FW } from './names';
 
 /** KUBE-SERVICES, KUBE-PROXY-FIREWALL and KUBE-EXTERNAL-SERVICES rules for the ingress IPs. */
 export function writeLoadBalancerIPs(g: Gen, v: ServiceView): void {
   const { sp } = v;
   for (const ip of sp.loadBalancerIPs) {
     const base = { protocol: sp.protocol, destination: ip, dport: sp.port };
-    if (v.cat.any) g.chains.add('nat', 'KUBE-SERVICES', { ...base, comment: `${sp.name} loadbalancer IP`, jump: v.loadBalancerChain });
+    if (v.cat.any) g.chains.service('KUBE-SERVICES', ip, sp.protocol, `${sp.name} loadbalancer IP`, sp.port, v.loadBalancerChain);
     if (v.usesFwChain)
-      g.chains.add('filter', 'KUBE-PROXY-FIREWALL', { ...base, comment: `${sp.name} traffic not accepted by ${sp.chains.fw}`, jump: 'DROP' });
+      g.chains.add('filter', 'KUBE-PROXY-FIREWALL', { ...base, comment: `${sp.name} traffic not accepted by ${g.names.text(g.names.sibling(sp.svc, FW))}`, jump: 'DROP' });
   }
   if (!v.hasExternal)
     for (const ip of sp.loadBalancerIPs) {
@@ -27,17 +28,18 @@ export function writeLoadBalancerIPs(g: Gen, v: ServiceView): void {
 export function writeFirewallChain(g: Gen, v: ServiceView): void {
   const { sp } = v;
   if (!v.usesFwChain) return;
-  const fw = sp.chains.fw;
+  const fw = g.names.sibling(sp.svc, FW);
+  const ext = g.names.sibling(sp.svc, EXT);
   const comment = `${sp.name} loadbalancer IP`;
   g.chains.chain('nat', fw);
   const node = g.nodeIP ? parseIP(g.nodeIP, g.family) : null;
   let allowFromNode = false;
   for (const range of sp.sourceRanges) {
-    g.chains.add('nat', fw, { comment, source: range, jump: sp.chains.ext });
+    g.chains.add('nat', fw, { comment, source: range, jump: ext });
     const c = parseCidr(range, g.family);
     if (node && typeof c !== 'string' && cidrContains(c, node)) allowFromNode = true;
   }
   // A VIP bound locally makes a node's request to it come back with the VIP as source.
-  if (allowFromNode) for (const ip of sp.loadBalancerIPs) g.chains.add('nat', fw, { comment, source: ip, jump: sp.chains.ext });
+  if (allowFromNode) for (const ip of sp.loadBalancerIPs) g.chains.add('nat', fw, { comment, source: ip, jump: ext });
   g.chains.add('nat', fw, { comment: `other traffic to ${sp.name} will be dropped by KUBE-PROXY-FIREWALL` });
 }

@@ -30,6 +30,14 @@ export function statisticMatch(n: number): string {
   return (probabilities[n] ??= ` -m statistic --mode random --probability ${savedProbability(kubeProbability(n))}`);
 }
 
+const encoder = new TextEncoder();
+const probabilityBytes: Uint8Array[] = [];
+
+/** statisticMatch(n) as bytes: the rule writer copies them, where a string this long goes through the encoder. */
+export function statisticBytes(n: number): Uint8Array {
+  return (probabilityBytes[n] ??= encoder.encode(statisticMatch(n)));
+}
+
 /** `-j REJECT` with its default reply, as iptables-save spells it per family. */
 export const rejectTarget = (f: Family): string => ` -j REJECT --reject-with ${f === 'ipv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`;
 

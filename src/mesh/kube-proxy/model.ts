@@ -5,21 +5,31 @@
  */
 import { parseCidr, type Family } from '../../model/addr';
 import type { Issue } from '../../model/issue';
-import { endpointChainName, serviceChainNames, type ServiceChains } from './hash';
+import { hashLength, hashPut, hashPutByte, hashPutEndpoint, hashRewind, hashStart } from './hash';
+import { SEP, SVC, type ChainId, type ChainNames } from './names';
 import { ipFamilyOf, type EndpointSliceObject, type EndpointsObject, type KubeObjects, type ServiceObject } from './objects';
 
 /** One endpoint of a service port, as kube-proxy's endpointInfo holds it. */
-export interface Endpoint {
-  ip: string;
-  port: number;
-  /** `ip:port`, IPv6 in brackets: the text hashed into the KUBE-SEP name and shown in comments. */
-  text: string;
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
-  /** On this node (the slice's nodeName equals --hostname). */
-  local: boolean;
-  chain: string;
+export class Endpoint {
+  /** Its KUBE-SEP chain (named once the endpoint is known to be kept). */
+  chain: ChainId = -1;
+  constructor(
+    readonly ip: string,
+    readonly port: number,
+    readonly ready: boolean,
+    readonly serving: boolean,
+    readonly terminating: boolean,
+    /** On this node (the slice's nodeName equals --hostname). */
+    readonly local: boolean,
+  ) {}
+  /**
+   * `ip:port`, IPv6 in brackets: the text hashed into the KUBE-SEP name and shown in comments.
+   * Made when asked for: the hash and the sort take the parts, and a large cluster shows none,
+   * so 90,000 endpoints do not keep 90,000 strings alive through the generation.
+   */
+  get text(): string {
+    return this.ip.includes(':') ? `[${this.ip}]:${this.port}` : `${this.ip}:${this.port}`;
+  }
 }
 
 /** One port of one Service, for one family. */
@@ -38,29 +48,32 @@ export interface ServicePort {
   externalPolicyLocal: boolean;
   /** ClientIP affinity timeout in seconds; absent without affinity. */
   affinitySeconds?: number;
-  chains: ServiceChains;
+  /** Its KUBE-SVC chain; KUBE-SVL, KUBE-EXT and KUBE-FW share its hash (ChainNames.sibling). */
+  svc: ChainId;
   endpoints: Endpoint[];
 }
 
 const familyOfSlice = (f: Family) => (f === 'ipv4' ? 'IPv4' : 'IPv6');
 
 /** The service ports of `objs` for `family`, sorted by name then protocol (kube-proxy uses map order). */
-export function servicePorts(objs: KubeObjects, family: Family, hostname: string, issues: Issue[]): ServicePort[] {
-  const eps = endpointsByPortName(objs, family, hostname);
+export function servicePorts(objs: KubeObjects, family: Family, hostname: string, issues: Issue[], names: ChainNames): ServicePort[] {
+  const eps = endpointsByService(objs, family, hostname, names);
   const out: ServicePort[] = [];
-  for (const svc of objs.services) portsOf(svc, family, eps, issues, out);
-  // Sorted by one key per port, `name NUL protocol NUL index`, with the native string sort (a
-  // comparator called 140,000 times for 10,000 ports cost more): NUL sorts before every character
-  // of a name, so the keys order as (name, protocol), and the index makes each key unique.
+  for (let i = 0; i < objs.services.length; i++) portsOf(objs.services[i], family, eps, issues, names, out);
+  // Sorted by one key per port, `name NUL protocol NUL index`, with the native string sort: NUL
+  // sorts before every character of a name, so the keys order as (name, protocol), and the index
+  // makes each key unique. (A comparator is quicker once compiled, but the sort calls it 140,000
+  // times for 10,000 ports, most of them before it is: in a fresh process it cost more.)
   const keys = out.map((sp, i) => `${sp.name}\0${sp.protocol}\0${i}`).sort();
   return keys.map((k) => out[Number(k.slice(k.lastIndexOf('\0') + 1))]);
 }
+
 
 const NONE: never[] = [];
 /** Service and slice protocols as iptables spells them (one shared string each, not a new one per port). */
 const PROTOCOL = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' } as const;
 
-function portsOf(svc: ServiceObject, family: Family, eps: Map<string, Endpoint[]>, issues: Issue[], out: ServicePort[]): void {
+function portsOf(svc: ServiceObject, family: Family, eps: ByService, issues: Issue[], names: ChainNames, out: ServicePort[]): void {
   const s = svc.spec;
   const nsn = `${svc.metadata.namespace}/${svc.metadata.name}`;
   // ShouldSkipService: ExternalName and headless Services get no rules.
@@ -86,9 +99,16 @@ function portsOf(svc: ServiceObject, family: Family, eps: Map<string, Endpoint[]
   // Shared by the ports of the Service: nobody changes them.
   const externalIPs = s.externalIPs.length ? s.externalIPs.filter((ip) => ipFamilyOf(ip) === family) : NONE;
   const affinitySeconds = s.sessionAffinity === 'ClientIP' ? s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800 : undefined;
-  for (const p of s.ports) {
+  const found = eps.get(svc.metadata.namespace)?.get(svc.metadata.name);
+  for (let i = 0; i < s.ports.length; i++) {
+    const p = s.ports[i];
     const name = p.name ? `${nsn}:${p.name}` : nsn;
     const protocol = PROTOCOL[p.protocol];
+    let endpoints: Endpoint[] = NONE;
+    if (found) for (let k = 0; k < found.length; k++) if (found[k].portName === p.name && found[k].protocol === protocol) endpoints = found[k].endpoints;
+    hashStart();
+    hashPut(name);
+    hashPut(protocol);
     out.push({
       name,
       protocol,
@@ -102,43 +122,101 @@ function portsOf(svc: ServiceObject, family: Family, eps: Map<string, Endpoint[]
       internalPolicyLocal: s.internalTrafficPolicy === 'Local',
       externalPolicyLocal,
       affinitySeconds,
-      chains: serviceChainNames(name, protocol),
-      endpoints: eps.get(`${name}/${protocol}`) ?? NONE,
+      svc: names.hashed(SVC),
+      endpoints,
     });
   }
 }
 
-/** The endpoints found for one service port, before deduplication. */
+/** The endpoints found for one service port (named by its Service and port name). */
 interface Found {
+  namespace: string;
+  service: string;
+  /** The port's name, '' when unnamed. */
   portName: string;
   protocol: string;
   endpoints: Endpoint[];
 }
 
-/** Endpoints per `portName/protocol`, deduplicated by `ip:port` and sorted by that text (byEndpoint). */
-function endpointsByPortName(objs: KubeObjects, family: Family, hostname: string): Map<string, Endpoint[]> {
-  const found = new Map<string, Found>();
-  const list = (portName: string, protocol: string): Endpoint[] => {
-    const key = `${portName}/${protocol}`;
-    let f = found.get(key);
-    if (!f) found.set(key, (f = { portName, protocol, endpoints: [] }));
-    return f.endpoints;
-  };
+/**
+ * Endpoints by namespace, then Service name, then port: a map per namespace of small lists,
+ * looked up with the objects' own strings. Keys made per slice and per port (`ns/name:port/tcp`)
+ * were four new strings each, every one hashed and then kept alive to the end of the lookups.
+ */
+type ByService = Map<string, Map<string, Found[]>>;
+
+/** The endpoint list of one service port, made on first use. */
+function listOf(by: ByService, namespace: string, service: string, portName: string, protocol: string): Endpoint[] {
+  let inner = by.get(namespace);
+  if (!inner) by.set(namespace, (inner = new Map()));
+  let ports = inner.get(service);
+  if (!ports) inner.set(service, (ports = []));
+  for (let i = 0; i < ports.length; i++) if (ports[i].portName === portName && ports[i].protocol === protocol) return ports[i].endpoints;
+  const f: Found = { namespace, service, portName, protocol, endpoints: [] };
+  ports.push(f);
+  return f.endpoints;
+}
+
+/** Endpoints per service port, deduplicated by `ip:port` and sorted by that text (byEndpoint), each with its KUBE-SEP chain. */
+function endpointsByService(objs: KubeObjects, family: Family, hostname: string, names: ChainNames): ByService {
+  const by: ByService = new Map();
   // Which Services have slices matters only when there are legacy Endpoints to weigh against them.
   const sliced = objs.endpoints.length ? new Set<string>() : undefined;
-  for (const sl of objs.slices) addSlice(sl, family, hostname, sliced, list);
+  for (let i = 0; i < objs.slices.length; i++) addSlice(objs.slices[i], family, hostname, sliced, by);
   // Legacy Endpoints reach kube-proxy only through the EndpointSlice mirroring controller,
   // which leaves alone Services that already have slices.
-  for (const e of objs.endpoints) if (!sliced!.has(`${e.metadata.namespace}/${e.metadata.name}`)) addEndpoints(e, family, hostname, list);
-  const out = new Map<string, Endpoint[]>();
-  for (const [key, f] of found) {
-    const eps = unique(f.endpoints);
-    // Hashed once deduplicated: a name per endpoint that gets a chain, not per slice entry.
-    for (const e of eps) e.chain = endpointChainName(f.portName, f.protocol, e.text);
-    out.set(key, eps);
-  }
-  return out;
+  for (const e of objs.endpoints) if (!sliced!.has(`${e.metadata.namespace}/${e.metadata.name}`)) addEndpoints(e, family, hostname, by);
+  // forEach and indexed loops: these run once per sync, mostly before they are compiled, when a
+  // for-of loop makes an iterator result per step.
+  by.forEach((inner) => inner.forEach((ports) => {
+    for (let k = 0; k < ports.length; k++) nameEndpoints(ports[k], family, names);
+  }));
+  return by;
 }
+
+/** Deduplicate and sort a service port's endpoints, and name their KUBE-SEP chains. */
+function nameEndpoints(f: Found, family: Family, names: ChainNames): void {
+  const eps = (f.endpoints = unique(f.endpoints));
+  // Hashed once deduplicated: a name per endpoint that gets a chain, not per slice entry.
+  // The text is `namespace/name[:port]` + protocol + `ip:port`; the start is written once.
+  hashStart();
+  hashPut(f.namespace);
+  hashPutByte(47);
+  hashPut(f.service);
+  if (f.portName) {
+    hashPutByte(58);
+    hashPut(f.portName);
+  }
+  hashPut(f.protocol);
+  const start = hashLength();
+  for (let i = 0; i < eps.length; i++) {
+    hashRewind(start);
+    hashPutEndpoint(eps[i].ip, eps[i].port, family === 'ipv6');
+    eps[i].chain = names.hashed(SEP);
+  }
+}
+
+/**
+ * How the `ip:port` texts of two endpoints of one family compare, without making them: up to
+ * where the addresses differ, or, when one address is the start of the other, the shorter one's
+ * next character (`:`, or `]` for IPv6, neither of which its family's other addresses have there
+ * as a digit would be) against the longer one's; equal addresses compare their ports' decimals.
+ */
+export function compareText(a: Endpoint, b: Endpoint): number {
+  const x = a.ip;
+  const y = b.ip;
+  if (x === y) return a.port === b.port ? 0 : String(a.port) < String(b.port) ? -1 : 1;
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const c = x.charCodeAt(i) - y.charCodeAt(i);
+    if (c !== 0) return c;
+  }
+  const end = x.includes(':') ? 93 : 58;
+  return x.length === n ? end - y.charCodeAt(n) : x.charCodeAt(n) - end;
+}
+
+/** Whether two endpoints have the same `ip:port` text. */
+const sameText = (a: Endpoint, b: Endpoint): boolean => a.ip === b.ip && a.port === b.port;
 
 /**
  * Sorted by `ip:port` text with one entry per text. The EndpointSlice cache keeps the first one it
@@ -149,67 +227,50 @@ function unique(l: Endpoint[]): Endpoint[] {
   if (l.length < 2) return l;
   // Slices usually list their endpoints in order already; a sort call costs more than this check.
   let sorted = true;
-  for (let i = 1; i < l.length && sorted; i++) sorted = l[i - 1].text < l[i].text;
+  for (let i = 1; i < l.length && sorted; i++) sorted = compareText(l[i - 1], l[i]) < 0;
   if (sorted) return l;
-  l.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  l.sort(compareText);
   let dup = false;
-  for (let i = 1; i < l.length && !dup; i++) dup = l[i].text === l[i - 1].text;
+  for (let i = 1; i < l.length && !dup; i++) dup = sameText(l[i], l[i - 1]);
   if (!dup) return l;
   const out: Endpoint[] = [];
   for (let i = 0; i < l.length; ) {
     let j = i;
     let pick = l[i];
-    for (; j < l.length && l[j].text === l[i].text; j++) if (l[j].local) pick = l[j];
+    for (; j < l.length && sameText(l[j], l[i]); j++) if (l[j].local) pick = l[j];
     out.push(pick);
     i = j;
   }
   return out;
 }
 
-/** A new endpoint, its chain named once it is known to be kept. */
-const endpoint = (ip: string, port: number, ready: boolean, serving: boolean, terminating: boolean, local: boolean): Endpoint => ({
-  ip,
-  port,
-  text: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`,
-  ready,
-  serving,
-  terminating,
-  local,
-  chain: '',
-});
-
-type List = (portName: string, protocol: string) => Endpoint[];
-
-function addSlice(sl: EndpointSliceObject, family: Family, hostname: string, sliced: Set<string> | undefined, list: List): void {
+function addSlice(sl: EndpointSliceObject, family: Family, hostname: string, sliced: Set<string> | undefined, by: ByService): void {
   const svc = sl.metadata.labels['kubernetes.io/service-name'];
   if (!svc) return;
-  const nsn = `${sl.metadata.namespace}/${svc}`;
-  sliced?.add(nsn);
+  sliced?.add(`${sl.metadata.namespace}/${svc}`);
   if (sl.addressType !== familyOfSlice(family)) return;
-  for (const p of sl.ports ?? []) {
+  const ports = sl.ports ?? NONE;
+  const endpoints = sl.endpoints ?? NONE;
+  for (let i = 0; i < ports.length; i++) {
+    const p = ports[i];
     if (p.port === null || p.port === undefined) continue;
-    const l = list(p.name ? `${nsn}:${p.name}` : nsn, PROTOCOL[p.protocol]);
-    for (const ep of sl.endpoints ?? []) {
+    const l = listOf(by, sl.metadata.namespace, svc, p.name ?? '', PROTOCOL[p.protocol]);
+    for (let j = 0; j < endpoints.length; j++) {
+      const ep = endpoints[j];
       const ip = ep.addresses[0];
       if (ipFamilyOf(ip) !== family) continue;
       const ready = ep.conditions.ready ?? true;
-      l.push(endpoint(ip, p.port, ready, ep.conditions.serving ?? ready, ep.conditions.terminating ?? false, hostname !== '' && ep.nodeName === hostname));
+      l.push(new Endpoint(ip, p.port, ready, ep.conditions.serving ?? ready, ep.conditions.terminating ?? false, hostname !== '' && ep.nodeName === hostname));
     }
   }
 }
 
-function addEndpoints(e: EndpointsObject, family: Family, hostname: string, list: List): void {
-  const nsn = `${e.metadata.namespace}/${e.metadata.name}`;
+function addEndpoints(e: EndpointsObject, family: Family, hostname: string, by: ByService): void {
   for (const ss of e.subsets)
     for (const p of ss.ports) {
-      const l = list(p.name ? `${nsn}:${p.name}` : nsn, PROTOCOL[p.protocol]);
-      const each = (addrs: typeof ss.addresses, ready: boolean) => {
-        for (const a of addrs)
-          if (ipFamilyOf(a.ip) === family)
-            l.push(endpoint(a.ip, p.port, ready, ready, false, hostname !== '' && a.nodeName === hostname));
-      };
-      each(ss.addresses, true);
-      each(ss.notReadyAddresses, false);
+      const l = listOf(by, e.metadata.namespace, e.metadata.name, p.name, PROTOCOL[p.protocol]);
+      for (const a of ss.addresses) if (ipFamilyOf(a.ip) === family) l.push(new Endpoint(a.ip, p.port, true, true, false, hostname !== '' && a.nodeName === hostname));
+      for (const a of ss.notReadyAddresses) if (ipFamilyOf(a.ip) === family) l.push(new Endpoint(a.ip, p.port, false, false, false, hostname !== '' && a.nodeName === hostname));
     }
 }
 
@@ -230,16 +291,27 @@ export const usesClusterEndpoints = (sp: ServicePort) => !sp.internalPolicyLocal
 /** Local endpoints are needed when either policy is Local. */
 export const usesLocalEndpoints = (sp: ServicePort) => sp.internalPolicyLocal || (sp.externalPolicyLocal && externallyAccessible(sp));
 
+/** Serving and terminating: used only when no endpoint is ready. */
+const fallback = (e: Endpoint): boolean => e.serving && e.terminating;
+
+/** The endpoints of `eps` that are ready (the list itself when all are: the usual case, and no copy). */
+function readyOf(eps: Endpoint[]): Endpoint[] {
+  let all = true;
+  for (let i = 0; i < eps.length && all; i++) all = eps[i].ready;
+  if (all) return eps;
+  const out: Endpoint[] = [];
+  for (const e of eps) if (e.ready) out.push(e);
+  return out;
+}
+
 /** Split a service port's endpoints by policy: ready ones first, serving-and-terminating ones only when none is ready. */
 export function categorize(sp: ServicePort): Categorized {
   const eps = sp.endpoints;
-  const fallback = (e: Endpoint) => e.serving && e.terminating;
   let cluster: Endpoint[] = NONE;
   let local: Endpoint[] = NONE;
   let any = false;
   if (usesClusterEndpoints(sp)) {
-    // Usually every endpoint is ready: the list itself then, rather than a copy.
-    cluster = eps.every((e) => e.ready) ? eps : eps.filter((e) => e.ready);
+    cluster = readyOf(eps);
     if (cluster.length === 0) cluster = eps.filter(fallback);
     any = cluster.length > 0;
   }
@@ -251,5 +323,5 @@ export function categorize(sp: ServicePort): Categorized {
   if (local.length === 0) return { cluster, local, reachable: cluster, any };
   const union = new Map<string, Endpoint>();
   for (const e of [...cluster, ...local]) union.set(e.text, e);
-  return { cluster, local, reachable: [...union.values()].sort((a, b) => (a.text < b.text ? -1 : 1)), any };
+  return { cluster, local, reachable: [...union.values()].sort(compareText), any };
 }

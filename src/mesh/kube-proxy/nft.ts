@@ -78,7 +78,7 @@ export function renderNft(gen: Generated, options: Partial<NodeOptions> = {}): s
   L(`add rule ${t} services ${ip} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`);
   for (const nip of o.nodeIPs.filter((a) => a.includes(':') === (fam === 'ipv6'))) L(`add element ${t} nodeport-ips { ${nip} }`);
   L(`add rule ${t} service-endpoints-check ${ip} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
-  for (const sp of gen.ports) writeService(L, t, ip, addrType, viewOf(sp), pod);
+  for (const sp of gen.ports) writeService(L, t, ip, addrType, viewOf(sp, gen.names), pod);
   return [...decl, ...body].join('\n') + '\n';
 }
 

@@ -10,6 +10,7 @@
 import { formatCidr, parseCidr, type Family } from '../../model/addr';
 import { saveString } from '../../extensions/util';
 import type { LineBuffer } from './lines';
+import type { ChainId, ChainNames } from './names';
 
 /**
  * The fields of one rule, in the words kube-proxy uses. Text that varies per rule (addresses,
@@ -27,17 +28,12 @@ export interface RuleSpec {
   /** `-d` address or CIDR as given. */
   destination?: string;
   notDestination?: boolean;
-  /** Match text after the comment (and before the protocol match when `dport` or `protocolMatch` is set). */
+  /** Match text after the comment (and before the protocol match when `dport` is set). */
   matches?: string;
   /** Adds `-m <protocol> --dport N` after `matches`. */
   dport?: number;
-  /** Adds a bare `-m <protocol>` after `matches` (a DNAT rule with `-p` loads its protocol match). */
-  protocolMatch?: boolean;
-  /** `-j CHAIN` (or a built-in verdict). */
-  jump?: string;
-  /** `-j DNAT --to-destination ADDRESS:PORT`, the address as given. */
-  dnat?: string;
-  dnatPort?: number;
+  /** `-j CHAIN`: a chain of the node's ChainNames, or a built-in verdict as text. */
+  jump?: ChainId | string;
   /** Any other target, as text (` -j MARK --set-xmark …`). */
   target?: string;
 }
@@ -47,33 +43,86 @@ export type Protocol = 'tcp' | 'udp' | 'sctp';
 
 const PROTOCOL = { tcp: ' -p tcp', udp: ' -p udp', sctp: ' -p sctp' };
 const PROTOCOL_MATCH = { tcp: ' -m tcp', udp: ' -m udp', sctp: ' -m sctp' };
+/** What a DNAT rule without other matches has between its chain and its address, per protocol, as bytes. */
+const DNAT_HEAD = {
+  tcp: new TextEncoder().encode(`${PROTOCOL.tcp}${PROTOCOL_MATCH.tcp} -j DNAT --to-destination `),
+  udp: new TextEncoder().encode(`${PROTOCOL.udp}${PROTOCOL_MATCH.udp} -j DNAT --to-destination `),
+  sctp: new TextEncoder().encode(`${PROTOCOL.sctp}${PROTOCOL_MATCH.sctp} -j DNAT --to-destination `),
+};
 
 /** Write one rule line: `-A CHAIN` and the spec in saveRuleSpec's order (addresses, protocol, matches, target). */
-export function writeRule(out: LineBuffer, family: Family, chain: string, s: RuleSpec): void {
+export function writeRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, s: RuleSpec): void {
   out.write('-A ');
-  out.write(chain);
+  names.write(chain, out);
   if (s.source !== undefined) writeAddress(out, ' -s ', s.source, !!s.notSource, family);
   if (s.destination !== undefined) writeAddress(out, ' -d ', s.destination, !!s.notDestination, family);
   if (s.protocol) out.write(PROTOCOL[s.protocol]);
   if (s.comment !== undefined) writeComment(out, s.comment);
   if (s.matches) out.write(s.matches);
-  if (s.protocol && (s.dport !== undefined || s.protocolMatch)) {
+  if (s.protocol && s.dport !== undefined) {
     out.write(PROTOCOL_MATCH[s.protocol]);
-    if (s.dport !== undefined) {
-      out.write(' --dport ');
-      out.writeNumber(s.dport);
-    }
+    out.write(' --dport ');
+    out.writeNumber(s.dport);
   }
-  if (s.jump) {
+  if (s.jump !== undefined && s.jump !== '') {
     out.write(' -j ');
-    out.write(s.jump);
-  } else if (s.dnat !== undefined) {
-    out.write(' -j DNAT --to-destination ');
-    if (family === 'ipv6') out.write('[');
-    writeIP(out, s.dnat, family);
-    out.write(family === 'ipv6' ? ']:' : ':');
-    out.writeNumber(s.dnatPort ?? 0);
+    if (typeof s.jump === 'number') names.write(s.jump, out);
+    else out.write(s.jump);
   } else if (s.target) out.write(s.target);
+  out.write('\n');
+}
+
+/**
+ * `-A CHAIN [-s SOURCE] [COMMENT] [MATCHES] -j TARGET` as writeRule writes it, from arguments: the
+ * rules of KUBE-SVC and KUBE-SEP chains, three per endpoint. Builders' spec objects come in a
+ * dozen shapes, which makes every property read in writeRule a megamorphic lookup; these rules
+ * are most of a node's.
+ */
+export function writeJumpRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, source: string | undefined, comment: string | readonly string[] | undefined, matches: string | Uint8Array | undefined, jump: ChainId | string): void {
+  out.write('-A ');
+  names.write(chain, out);
+  if (source !== undefined) writeAddress(out, ' -s ', source, false, family);
+  if (comment !== undefined) writeComment(out, comment);
+  if (typeof matches === 'string') out.write(matches);
+  else if (matches !== undefined) out.copy(matches, 0, matches.length);
+  out.write(' -j ');
+  if (typeof jump === 'number') names.write(jump, out);
+  else out.write(jump);
+  out.write('\n');
+}
+
+/** `-A CHAIN -d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j TARGET` as writeRule writes it (see writeJumpRule): a Service address's dispatch rule, one per port and address. */
+export function writeServiceRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, destination: string, protocol: Protocol, comment: string | readonly string[], dport: number, jump: ChainId): void {
+  out.write('-A ');
+  names.write(chain, out);
+  writeAddress(out, ' -d ', destination, false, family);
+  out.write(PROTOCOL[protocol]);
+  writeComment(out, comment);
+  out.write(PROTOCOL_MATCH[protocol]);
+  out.write(' --dport ');
+  out.writeNumber(dport);
+  out.write(' -j ');
+  names.write(jump, out);
+  out.write('\n');
+}
+
+/** `-A CHAIN -p PROTO [MATCHES] -m PROTO -j DNAT --to-destination ADDRESS:PORT` (a DNAT rule with `-p` loads its protocol match): the last rule of a KUBE-SEP chain. */
+export function writeDnatRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, protocol: Protocol, matches: string, ip: string, port: number): void {
+  out.write('-A ');
+  names.write(chain, out);
+  if (matches) {
+    out.write(PROTOCOL[protocol]);
+    out.write(matches);
+    out.write(PROTOCOL_MATCH[protocol]);
+    out.write(' -j DNAT --to-destination ');
+  } else {
+    const head = DNAT_HEAD[protocol];
+    out.copy(head, 0, head.length);
+  }
+  if (family === 'ipv6') out.write('[');
+  writeIP(out, ip, family);
+  out.write(family === 'ipv6' ? ']:' : ':');
+  out.writeNumber(port);
   out.write('\n');
 }
 
