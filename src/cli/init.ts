@@ -202,20 +202,17 @@ interface Early {
 }
 
 async function startFamilies(o: CommonOpts, mode: BackendMode, families: Family[], logger: Logger): Promise<Early[]> {
-  const { startRestoresThenSave } = await import('../kernel/apply');
-  const early = await Promise.all(
+  const { startRestore } = await import('../kernel/apply');
+  return Promise.all(
     families.map(async (family): Promise<Early> => {
       try {
-        return { target: await resolveTarget(o, mode, family, logger) };
+        const target = await resolveTarget(o, mode, family, logger);
+        return { target, started: startRestore(target, { thenSave: true }) };
       } catch (error) {
         return { error };
       }
     }),
   );
-  // one child runs every family's restore (and the save after it) side by side
-  const ready = early.filter((e) => e.target);
-  if (ready.length) startRestoresThenSave(ready.map((e) => e.target!)).forEach((s, i) => (ready[i].started = s));
-  return early;
 }
 
 async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }, early: Early[]): Promise<void> {

@@ -15,7 +15,7 @@ import type { Family } from '../model/addr';
 import type { Chain, Rule, Table, TableName } from '../model/ruleset';
 import { getChain, getTable, isBuiltin } from '../model/ruleset';
 import { saveRuleSpec } from '../syntax/save';
-import { runIn, startIn, startLanesIn, type Binaries } from './backend';
+import { runIn, startIn, type Binaries } from './backend';
 import type { Started } from './exec';
 
 /** A rule a tool owns in a built-in chain: a jump into one of its chains, or any other rule. */
@@ -250,46 +250,28 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
   return wait === true ? ['-w'] : ['-w', String(wait)];
 }
 
-/** What a started restore is: a bare restore, or one that is followed by the save once it has committed. */
+/** What a started restore is: a bare restore, or one that becomes the save once it has committed. */
 export interface StartedRestore {
   started: Started;
   thenSave: boolean;
 }
 
+// sh runs the restore and, only when it has committed, prints the marker and becomes the save:
+// the table as it is after the change, without a process started for it afterwards
+const RESTORE_THEN_SAVE = 'save=$1; shift; "$0" "$@" >/dev/null || exit; echo restored; exec "$save"';
+const RESTORED = 'restored\n';
+
 /**
  * An iptables-restore --noflush started before its input is known (it waits on stdin, holding no
  * lock), so that its start-up overlaps with working out the rules. Finished with no text, it
- * commits nothing.
+ * commits nothing. With `thenSave`, a plain iptables-save follows in the same child once the
+ * restore has committed (through sh), and the apply returns its output.
  */
-export function startRestore(t: ApplyTarget): StartedRestore {
-  return { started: startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000, discardStdout: true }), thenSave: false };
-}
-
-/**
- * The restores of several families (one namespace), each followed by a plain iptables-save once
- * it has committed, all in one child: sh runs one lane per family side by side, so the final
- * tables cost no process started afterwards, and the families one spawn of this process, not
- * one each. A lane prints `failed N` and the restore's messages, or `restored`, the save, and
- * `saved N`.
- */
-export function startRestoresThenSave(ts: ApplyTarget[]): StartedRestore[] {
-  const n = ts.length;
-  const common = ['--noflush', ...waitArgs(ts[0].wait)];
-  // positional parameters: restore and save of each lane, then the restore's own arguments
-  const param = (k: number) => `"\${${k}}"`;
-  const restoreArgs = common.map((_, k) => param(2 * n + k + 1)).join(' ');
-  // lane i reads fd 2i+3 and writes fd 2i+4 (exec.ts startLanes); each lane closes the other
-  // lanes' pipes, so that every output ends when its own lane does
-  const pipes = Array.from({ length: n }, (_, i) => `${2 * i + 3}<&- ${2 * i + 4}>&-`).join(' ');
-  const lane = (i: number) => `lane ${param(2 * i + 1)} ${param(2 * i + 2)} ${restoreArgs} <&${2 * i + 3} >&${2 * i + 4} ${pipes} &`;
-  const script = [
-    `lane() { r=$1; s=$2; shift 2; err=$("$r" "$@" 2>&1 >/dev/null) || { st=$?; printf 'failed %s\\n%s' "$st" "$err"; exit 0; }; echo restored; "$s" 2>&1; echo "saved $?"; }`,
-    ...ts.map((_, i) => lane(i)),
-    `exec ${pipes}`,
-    'wait',
-  ].join('\n');
-  const started = startLanesIn(ts[0].netns, 'sh', ['-c', script, 'sh', ...ts.flatMap((t) => [t.bins.restore, t.bins.save]), ...common], n, { timeoutMs: 10 * 60_000 });
-  return started.map((s) => ({ started: s, thenSave: true }));
+export function startRestore(t: ApplyTarget, opts: { thenSave?: boolean } = {}): StartedRestore {
+  const args = ['--noflush', ...waitArgs(t.wait)];
+  const limit = { timeoutMs: 10 * 60_000 };
+  if (opts.thenSave) return { started: startIn(t.netns, 'sh', ['-c', RESTORE_THEN_SAVE, t.bins.restore, t.bins.save, ...args], limit), thenSave: true };
+  return { started: startIn(t.netns, t.bins.restore, args, { ...limit, discardStdout: true }), thenSave: false };
 }
 
 /**
@@ -306,13 +288,9 @@ async function runRestore(t: ApplyTarget, text: string, s: StartedRestore = star
     throw new ApplyError(`cannot run ${t.bins.restore}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
   if (!s.thenSave) return r;
-  const failed = /^failed (\d+)\n/.exec(r.stdout);
-  if (failed) return { code: Number(failed[1]) || 1, stderr: r.stdout.slice(failed[0].length) };
-  // nothing from the lane: nsenter or sh could not run it
-  if (!r.stdout.startsWith('restored\n')) return { code: r.code || 1, stderr: r.stderr };
+  if (!r.stdout.startsWith(RESTORED)) return { code: r.code || 1, stderr: r.stderr };
   // committed; a save that failed leaves `after` unknown, and the caller reads the table itself
-  const saved = /\nsaved (\d+)\n$/.exec(r.stdout);
-  return { code: 0, stderr: '', after: saved && saved[1] === '0' ? r.stdout.slice('restored\n'.length, saved.index + 1) : undefined };
+  return { code: 0, stderr: '', after: r.code === 0 ? r.stdout.slice(RESTORED.length) : undefined };
 }
 
 /** Load restore text with --noflush in one transaction. */

@@ -1,6 +1,5 @@
 /** Running system binaries with argument arrays (never a shell), with a time limit. */
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
 
 export interface RunResult {
   code: number;
@@ -79,51 +78,4 @@ export async function runOk(cmd: string, args: string[], opts: RunOptions = {}):
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-/**
- * Start `cmd` with `lanes` pairs of pipes, each given its input later: lane i reads fd 2i+3 and
- * writes fd 2i+4 (stdin and stdout are /dev/null: sh gives a job started with `&` /dev/null as
- * its stdin whatever it was). One process serves several jobs that would each cost a spawn of
- * this (large) process. A lane resolves once the process has ended, with its own
- * output and the process's exit code and stderr; the time limit counts from the last input given.
- */
-export function startLanes(cmd: string, args: string[], lanes: number, opts: Omit<RunOptions, 'input' | 'discardStdout'> = {}): Started[] {
-  const extra = Array.from({ length: 2 * lanes }, () => 'pipe' as const);
-  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...extra], env: opts.env ?? process.env });
-  const outs = Array.from({ length: lanes }, () => [] as Buffer[]);
-  const err: Buffer[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  const inputOf = (i: number) => p.stdio[2 * i + 3] as Writable | null;
-  const outputOf = (i: number) => p.stdio[2 * i + 4] as Readable | null;
-  const done = new Promise<{ code: number; stderr: string }>((resolve, reject) => {
-    for (let i = 0; i < lanes; i++) outputOf(i)?.on('data', (d: Buffer) => outs[i].push(d));
-    p.stderr!.on('data', (d) => err.push(d));
-    p.on('error', (e) => {
-      settled = true;
-      if (timer) clearTimeout(timer);
-      reject(e);
-    });
-    p.on('close', (code, signal) => {
-      settled = true;
-      if (timer) clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
-  done.catch(() => {});
-  let given = 0;
-  return Array.from({ length: lanes }, (_, i): Started => {
-    const input = inputOf(i);
-    input?.on('error', () => {});
-    let once: Promise<RunResult> | undefined;
-    return {
-      finish(text: string) {
-        if (once) return once;
-        if (++given === lanes && opts.timeoutMs && !settled) timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs).unref();
-        input?.end(text);
-        return (once = done.then((r) => ({ ...r, stdout: Buffer.concat(outs[i]).toString('utf8') })));
-      },
-    };
-  });
 }

@@ -1,7 +1,7 @@
 /** Running system binaries: a process started ahead of its input, and one that cannot start. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run, start, startLanes } from '../../src/kernel/exec';
+import { run, start } from '../../src/kernel/exec';
 
 test('a process started before its input waits for it, then answers as run would', async () => {
   const s = start('cat', []);
@@ -37,17 +37,4 @@ test('a binary that could not start leaves no time limit running: the program en
   const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeoutMs: 20_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Date.now() - t0 < 15_000, `ended after ${Date.now() - t0} ms`);
-});
-
-test('one process with several lanes: each lane gets its own input and gives back its own output', async () => {
-  // lane i reads fd 2i+3 and writes fd 2i+4; the second lane's input is given first
-  const script = 'tr a-z A-Z <&3 >&4 3<&- 4>&- 5<&- 6>&- & rev <&5 >&6 3<&- 4>&- 5<&- 6>&- & exec 3<&- 4>&- 5<&- 6>&-; wait';
-  const [a, b] = startLanes('sh', ['-c', script], 2, { timeoutMs: 10_000 });
-  const rb = b.finish('abc\n');
-  await new Promise((r) => setTimeout(r, 30));
-  const ra = a.finish('hello\n');
-  assert.deepEqual([(await ra).stdout, (await rb).stdout], ['HELLO\n', 'cba\n']);
-  assert.equal((await ra).code, 0);
-  const [x] = startLanes('/nonexistent/podtables-test-binary', [], 1);
-  await assert.rejects(x.finish(''), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
