@@ -34,14 +34,19 @@ const common = {
   logLevel: 'warning',
 };
 
-/** The entry of one command's bundle: its register functions, and the shared runner. */
+// Bundles whose plain command lines are read without commander (src/cli/flags.ts): what a pod's
+// init container runs
+const QUICK = { 'init linkerd': ['init', 'quickInitLinkerd'] };
+
+/** The entry of one command's bundle: its register functions, its quick reader if any, and the shared runner. */
 const entryOf = (name) => {
   const lines = ["import { runCli, startCli } from './src/cli/program';"];
   const regs = commands[name].map(([file, fn], i) => {
     lines.push(`import { ${fn} as r${i} } from './src/cli/${file}';`);
     return `r${i}`;
   });
-  lines.push(`startCli(() => runCli(process.argv, [${regs.join(', ')}]));`);
+  if (QUICK[name]) lines.push(`import { ${QUICK[name][1]} as quick } from './src/cli/${QUICK[name][0]}';`);
+  lines.push(`startCli(() => runCli(process.argv, [${regs.join(', ')}]${QUICK[name] ? ', quick' : ''}));`);
   return lines.join('\n');
 };
 

@@ -10,34 +10,50 @@ import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
 import type { ApplyTarget, StartedRestore } from '../kernel/apply';
 import type { BackendMode } from '../kernel/backend';
+import { addFlags, quickFlags, type FlagSpec } from './flags';
 import { CliError, writeOut } from './io';
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
 /** Flags every linkerd subcommand takes: where and how to reach the kernel, and logging. */
-export function addCommonFlags(c: Command): Command {
-  return c
-    .option('--netns <ns>', 'network namespace to configure: a name from `ip netns` or a path such as /proc/PID/ns/net')
-    .option('-w, --use-wait-flag', 'pass -w to iptables-restore: wait for the xtables lock (legacy backend)')
-    .option('--iptables-mode <mode>', 'legacy (default), nft, plain (the iptables on PATH) or auto (the backend that already holds rules here)')
-    .option('--firewall-bin-path <path>', 'iptables binary (its -restore sibling is used); overrides --iptables-mode')
-    .option('--firewall-save-bin-path <path>', 'iptables-save binary')
-    .option('--ipv6 [bool]', 'also configure ip6tables (dual stack)', true)
-    .option('--log-format <format>', "'plain' or 'json'", 'plain')
-    .option('--log-level <level>', 'panic, fatal, error, warn, info, debug or trace', 'info');
-}
+export const COMMON_FLAGS: readonly FlagSpec[] = [
+  { flags: '--netns <ns>', description: 'network namespace to configure: a name from `ip netns` or a path such as /proc/PID/ns/net' },
+  { flags: '-w, --use-wait-flag', description: 'pass -w to iptables-restore: wait for the xtables lock (legacy backend)' },
+  { flags: '--iptables-mode <mode>', description: 'legacy (default), nft, plain (the iptables on PATH) or auto (the backend that already holds rules here)' },
+  { flags: '--firewall-bin-path <path>', description: 'iptables binary (its -restore sibling is used); overrides --iptables-mode' },
+  { flags: '--firewall-save-bin-path <path>', description: 'iptables-save binary' },
+  { flags: '--ipv6 [bool]', description: 'also configure ip6tables (dual stack)', default: true },
+  { flags: '--log-format <format>', description: "'plain' or 'json'", default: 'plain' },
+  { flags: '--log-level <level>', description: 'panic, fatal, error, warn, info, debug or trace', default: 'info' },
+];
 
 /** Flags that decide the rules (init and verify). */
+export const RULE_FLAGS: readonly FlagSpec[] = [
+  { flags: '-p, --incoming-proxy-port <port>', description: 'port to redirect incoming traffic to', default: '-1' },
+  { flags: '-o, --outgoing-proxy-port <port>', description: 'port to redirect outgoing traffic to', default: '-1' },
+  { flags: '-u, --proxy-uid <uid>', description: 'user id of the proxy; its traffic is not redirected', default: '-1' },
+  { flags: '-g, --proxy-gid <gid>', description: 'group id of the proxy; its traffic is not redirected', default: '-1' },
+  { flags: '-r, --ports-to-redirect <ports>', description: 'inbound ports to redirect (repeat or comma-separate); all when none', repeat: true },
+  { flags: '--inbound-ports-to-ignore <ports>', description: 'inbound ports and LOW-HIGH ranges not redirected', repeat: true },
+  { flags: '--outbound-ports-to-ignore <ports>', description: 'outbound ports and LOW-HIGH ranges not redirected', repeat: true },
+  { flags: '--subnets-to-ignore <cidrs>', description: 'source subnets (IPv4 and IPv6 mixed) whose inbound traffic is not redirected', repeat: true },
+];
+
+/** `init linkerd`'s own flags. */
+const INIT_FLAGS: readonly FlagSpec[] = [
+  { flags: '--simulate', description: 'print the iptables-restore input that would be applied; change nothing' },
+  { flags: '--timeout-close-wait-secs <secs>', description: 'set net.netfilter.nf_conntrack_tcp_timeout_close_wait in the namespace', default: '0' },
+];
+
+/** Every flag of `init linkerd`, in the order its help lists them. */
+export const INIT_LINKERD_FLAGS: readonly FlagSpec[] = [...RULE_FLAGS, ...COMMON_FLAGS, ...INIT_FLAGS];
+
+/** Add the flags every linkerd subcommand takes. */
+export function addCommonFlags(c: Command): Command {
+  return addFlags(c, COMMON_FLAGS);
+}
+
+/** Add the flags that decide the rules. */
 export function addRuleFlags(c: Command): Command {
-  return c
-    .option('-p, --incoming-proxy-port <port>', 'port to redirect incoming traffic to', '-1')
-    .option('-o, --outgoing-proxy-port <port>', 'port to redirect outgoing traffic to', '-1')
-    .option('-u, --proxy-uid <uid>', 'user id of the proxy; its traffic is not redirected', '-1')
-    .option('-g, --proxy-gid <gid>', 'group id of the proxy; its traffic is not redirected', '-1')
-    .option('-r, --ports-to-redirect <ports>', 'inbound ports to redirect (repeat or comma-separate); all when none', collect, [])
-    .option('--inbound-ports-to-ignore <ports>', 'inbound ports and LOW-HIGH ranges not redirected', collect, [])
-    .option('--outbound-ports-to-ignore <ports>', 'outbound ports and LOW-HIGH ranges not redirected', collect, [])
-    .option('--subnets-to-ignore <cidrs>', 'source subnets (IPv4 and IPv6 mixed) whose inbound traffic is not redirected', collect, []);
+  return addFlags(c, RULE_FLAGS);
 }
 
 /** A small logrus-compatible logger: `time=… level=… msg=…` lines or JSON lines, on stdout. */
@@ -170,28 +186,39 @@ export function meshCommand(program: Command, name: 'init' | 'clean' | 'verify',
 export function register(program: Command): void {
   const init = meshCommand(program, 'init', "install a service mesh's interception rules in a network namespace");
   const linkerd = init.command('linkerd').description("set up a pod's nat rules as Linkerd's proxy-init does");
-  addRuleFlags(linkerd);
-  addCommonFlags(linkerd);
-  linkerd
-    .option('--simulate', 'print the iptables-restore input that would be applied; change nothing')
-    .option('--timeout-close-wait-secs <secs>', 'set net.netfilter.nf_conntrack_tcp_timeout_close_wait in the namespace', '0')
+  addFlags(linkerd, INIT_LINKERD_FLAGS)
     .addHelpText('after', BETTER + '\nExample:\n  podtables init linkerd -p 4143 -o 4140 -u 2102 --inbound-ports-to-ignore 4190,4191 --netns pod1\n')
-    .action(async (o) => {
-      const { logger, families, mode } = checkCommon(o);
-      // each family's iptables-restore starts now and waits for its input while the flags are
-      // checked and the rules worked out, so its own start-up is off the path a pod waits on;
-      // whatever stops us before the rules are known gives it nothing, and nothing is committed
-      const early = o.simulate ? [] : await startFamilies(o, mode, families, logger);
-      try {
-        const { options } = await linkerdOptions(o);
-        const closeWait = o.timeoutCloseWaitSecs as string;
-        if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
-        await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }, early));
-      } finally {
-        const { releaseRestores } = await import('../kernel/apply');
-        await releaseRestores(early.map((e) => e.started));
-      }
-    });
+    .action(initLinkerdAction);
+}
+
+/**
+ * `init linkerd` without commander, for a command line of plain known flags (what an init
+ * container runs); undefined for anything else, which commander then reads.
+ */
+export function quickInitLinkerd(argv: readonly string[]): (() => Promise<void>) | undefined {
+  if (argv[2] !== 'init' || argv[3] !== 'linkerd') return undefined;
+  const o = quickFlags(argv.slice(4), INIT_LINKERD_FLAGS);
+  return o && (() => initLinkerdAction(o as unknown as InitLinkerdOpts));
+}
+
+/** What `init linkerd` is given. */
+type InitLinkerdOpts = CommonOpts & Record<string, unknown> & { simulate?: boolean; timeoutCloseWaitSecs: string };
+
+async function initLinkerdAction(o: InitLinkerdOpts): Promise<void> {
+  const { logger, families, mode } = checkCommon(o);
+  // each family's iptables-restore starts now and waits for its input while the flags are
+  // checked and the rules worked out, so its own start-up is off the path a pod waits on;
+  // whatever stops us before the rules are known gives it nothing, and nothing is committed
+  const early = o.simulate ? [] : await startFamilies(o, mode, families, logger);
+  try {
+    const { options } = await linkerdOptions(o);
+    const closeWait = o.timeoutCloseWaitSecs;
+    if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
+    await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }, early));
+  } finally {
+    const { releaseRestores } = await import('../kernel/apply');
+    await releaseRestores(early.map((e) => e.started));
+  }
 }
 
 /** A family's target and its restore, started ahead (or why the target could not be had). */

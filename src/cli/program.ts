@@ -8,8 +8,22 @@ import type { Command } from 'commander';
 /** Adds one command (or one mesh's subcommand) to the program. */
 export type Register = (program: Command) => void;
 
-/** Parse `argv` with the given commands registered; resolves to the exit code. */
-export async function runCli(argv: string[], registers: Register[]): Promise<number> {
+/** An action read from a command line without commander, or undefined to let commander read it. */
+export type QuickAction = (argv: readonly string[]) => (() => Promise<void>) | undefined;
+
+/**
+ * Parse `argv` with the given commands registered; resolves to the exit code. A `quick` reader
+ * runs the command line it knows without loading commander (see flags.ts).
+ */
+export async function runCli(argv: string[], registers: Register[], quick?: QuickAction): Promise<number> {
+  const action = quick?.(argv);
+  if (action) {
+    const { CliError } = await import('./io');
+    return action().then(
+      () => 0,
+      (e) => failure(e, CliError),
+    );
+  }
   const [{ Command, CommanderError }, { CliError }] = await Promise.all([import('commander'), import('./io')]);
   const program = new Command();
   program
@@ -24,13 +38,18 @@ export async function runCli(argv: string[], registers: Register[]): Promise<num
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof CliError) {
-      process.stderr.write(`podtables: ${e.message}\n`);
-      return e.exitCode;
-    }
-    process.stderr.write(`podtables: internal error: ${(e as Error).stack}\n`);
-    return 70;
+    return failure(e, CliError);
   }
+}
+
+/** A failed action's exit code, its message written: a CliError's own, or an internal error. */
+function failure(e: unknown, CliError: typeof import('./io').CliError): number {
+  if (e instanceof CliError) {
+    process.stderr.write(`podtables: ${e.message}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`podtables: internal error: ${(e as Error).stack}\n`);
+  return 70;
 }
 
 /** Run as the process's main: a reader that stops early (`| head`) is not an error, and the exit code is kept. */
