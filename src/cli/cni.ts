@@ -146,7 +146,11 @@ async function lookUp(ep: KubeEndpoint, [podAnswer, nsAnswer]: Promise<PodLike |
   if (!pod) throw new CniFailure(CNI_ERRORS.tryAgainLater, `pod ${ns}/${name} is not known to the Kubernetes API yet`);
   const skip = skipReason(pod);
   if (skip) return { skip };
-  const namespace = await nsAnswer.catch(() => null);
+  // a proxy on the way may serve one request per connection and drop the second: the namespace is
+  // then asked for again, alone (an answer it did give, such as 404 or 403, stands)
+  const namespace = await nsAnswer.catch((e: unknown) =>
+    e instanceof KubeError && e.status === undefined ? kubeGet<PodLike>(ep, `/api/v1/namespaces/${encodeURIComponent(ns)}`).catch(() => null) : null,
+  );
   const nsAnnotations = namespace?.metadata?.annotations ?? {};
   const annotation = (k: string) => pod.metadata?.annotations?.[k] || nsAnnotations[k] || undefined;
   let apiPorts: string[] | undefined;

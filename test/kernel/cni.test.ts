@@ -139,9 +139,17 @@ test('cni: pods with linkerd-init are skipped, annotations override ports, subne
     // a kubeconfig as kubectl writes it (YAML) works as well as the installer's JSON
     const r2 = await c.podtables('ADD', 'ann', plugin(kube.yamlKubeconfig, 'legacy'), { namespace: 'a', pod: 'ann' });
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-    const got = canonical(await natOf(ann.ns, 'legacy'));
     const want = expected({ ...DEFAULT_FLAGS, proxyUid: '3000', inboundPortsToIgnore: [...DEFAULT_FLAGS.inboundPortsToIgnore, '9999', '7000-7010'], outboundPortsToIgnore: ['25'], subnetsToIgnore: ['10.50.0.0/16'] });
-    assert.equal(got.split('\n').filter((l) => /PROXY_INIT/.test(l)).join('\n'), want.split('\n').filter((l) => /PROXY_INIT/.test(l)).join('\n'));
+    const ours = (text: string) => text.split('\n').filter((l) => /PROXY_INIT/.test(l)).join('\n');
+    assert.equal(ours(canonical(await natOf(ann.ns, 'legacy'))), ours(want));
+    // behind a proxy that serves one request per connection, the namespace's settings still apply
+    kube.oneRequestPerConnection = true;
+    const conns = kube.connections();
+    const ann2 = await c.addSandbox('ann2');
+    const r3 = await c.podtables('ADD', 'ann2', plugin(kube.kubeconfig, 'legacy'), { namespace: 'a', pod: 'ann' });
+    assert.equal(r3.code, 0, r3.stdout + r3.stderr);
+    assert.equal(kube.connections() - conns, 2, 'the namespace asked for again on a connection of its own');
+    assert.equal(ours(canonical(await natOf(ann2.ns, 'legacy'))), ours(want));
   });
 });
 

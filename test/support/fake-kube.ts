@@ -16,6 +16,8 @@ export interface FakeKube {
   requests: string[];
   /** TLS connections accepted so far. */
   connections(): number;
+  /** Answer every request with `Connection: close`, as some proxies do: pipelined requests after the first are dropped. */
+  oneRequestPerConnection: boolean;
   kubeconfig: string;
   /** The same in YAML, as kubectl writes kubeconfigs. */
   yamlKubeconfig: string;
@@ -65,6 +67,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   const requests: string[] = [];
   const server: Server = createServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) }, (req, res) => {
     requests.push(req.url ?? '');
+    if (fake.oneRequestPerConnection) res.setHeader('connection', 'close');
     if (req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 }));
@@ -89,9 +92,10 @@ export async function startFakeKube(): Promise<FakeKube> {
   const deadPort = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
   writeFileSync(join(dir, 'dead-kubeconfig'), kubeconfig(deadPort, ca, token));
-  return {
+  const fake: FakeKube = {
     objects,
     requests,
+    oneRequestPerConnection: false,
     connections: () => connections,
     kubeconfig: join(dir, 'kubeconfig'),
     yamlKubeconfig: join(dir, 'kubeconfig.yaml'),
@@ -101,4 +105,5 @@ export async function startFakeKube(): Promise<FakeKube> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return fake;
 }
