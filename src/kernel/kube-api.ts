@@ -87,7 +87,7 @@ export interface KubeGets<T> {
  * a failure of the connection rejects those still waiting (transient: a retry may help).
  */
 export function kubeGetAll<T>(ep: KubeEndpoint, paths: string[], timeoutMs = 5000): KubeGets<T> {
-  const base = new URL(ep.server);
+  const base = URL.canParse(ep.server) ? new URL(ep.server) : new URL('invalid:');
   const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(base.port) || (base.protocol === 'http:' ? 80 : 443);
   const prefix = base.pathname.replace(/\/+$/, '');
@@ -108,7 +108,7 @@ export function kubeGetAll<T>(ep: KubeEndpoint, paths: string[], timeoutMs = 500
     return { answers, connected: Promise.resolve(), close() {} };
   }
   if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-    fail(`the server ${ep.server} is not https:// or http://`, false);
+    fail(`the server ${JSON.stringify(ep.server)} is not an https:// or http:// URL`, false);
     return { answers, connected: Promise.resolve(), close() {} };
   }
   const head = (path: string, last: boolean) =>

@@ -103,7 +103,8 @@ test('a connection that fails or closes early fails the answers still waiting, a
   }
   await assert.rejects(kubeGet({ server: `http://127.0.0.1:${dead}` }, '/a'), (e: KubeError) => e.transient && /ECONNREFUSED/.test(e.message));
   await assert.rejects(kubeGet({ server: 'http://127.0.0.1:1', token: 'a\r\nX-Evil: 1' }, '/a'), (e: KubeError) => !e.transient && /line break/.test(e.message));
-  await assert.rejects(kubeGet({ server: 'ftp://127.0.0.1:1' }, '/a'), /not https:\/\/ or http:\/\//);
+  await assert.rejects(kubeGet({ server: 'ftp://127.0.0.1:1' }, '/a'), (e: KubeError) => !e.transient && /"ftp:\/\/127.0.0.1:1" is not an https:\/\/ or http:\/\/ URL/.test(e.message));
+  await assert.rejects(kubeGet({ server: 'not a url' }, '/a'), (e: KubeError) => !e.transient && /"not a url" is not an https/.test(e.message));
 });
 
 test('over TLS the server must hold a certificate of the kubeconfig CA for its address', async () => {
