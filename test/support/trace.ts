@@ -175,10 +175,10 @@ export class KernelTracer {
 
   /**
    * Send the probes and return the kernel's steps of each, in probe order. When the monitor dies
-   * meanwhile (netlink overran its buffer: ENOBUFS), send them again, half at a time, up to
-   * `retries` times.
+   * meanwhile (netlink overran its buffer: ENOBUFS, which a busy machine causes by starving the
+   * monitor), send them again after a pause, half at a time, up to `retries` times.
    */
-  async probe(probes: Probe[], retries = 3): Promise<KernelTrace[]> {
+  async probe(probes: Probe[], retries = 6): Promise<KernelTrace[]> {
     if (this.monitorDied) await this.startMonitor();
     const start = this.out.length;
     const groups = new Map<string, Probe[]>();
@@ -204,6 +204,7 @@ export class KernelTracer {
     }
     if (this.monitorDied) {
       if (retries <= 0) throw new Error(this.monitorDied);
+      await new Promise((r) => setTimeout(r, 300));
       await inNetns(this.a, 'conntrack', ['-F']);
       // fresh source ports (still in the traced range), so that no socket of the lost run is in the way;
       // changed in place, so that the caller's packets are the ones sent
