@@ -65,11 +65,7 @@ export class ChainSet {
   }
   /** Append a rule to a chain, declaring the chain on first use. */
   add(table: TableName, name: ChainId | string, spec: RuleSpec): void {
-    const t = this.table(table);
-    const id = this.id(name);
-    const start = t.lines.length;
-    writeRule(t.lines, this.names, this.family, id, spec);
-    t.append(id, start, t.lines.length);
+    this.put(table, name, spec, false);
   }
   /** Append `[-s SOURCE] [COMMENT] [MATCHES] -j TARGET` to a nat chain (see writeJumpRule). */
   jump(chain: ChainId, source: string | undefined, comment: string | readonly string[] | undefined, matches: string | Uint8Array | undefined, jump: ChainId | string): void {
@@ -95,11 +91,15 @@ export class ChainSet {
   }
   /** Insert a rule at the head of a chain, as `iptables -I` does. */
   insert(table: TableName, name: ChainId | string, spec: RuleSpec): void {
+    this.put(table, name, spec, true);
+  }
+  private put(table: TableName, name: ChainId | string, spec: RuleSpec, atHead: boolean): void {
     const t = this.table(table);
     const id = this.id(name);
     const start = t.lines.length;
     writeRule(t.lines, this.names, this.family, id, spec);
-    t.insert(id, start, t.lines.length);
+    if (atHead) t.insert(id, start, t.lines.length);
+    else t.append(id, start, t.lines.length);
   }
   /** Whether a table has the chain of this literal name. */
   has(table: TableName, name: string): boolean {
