@@ -239,6 +239,13 @@ export class Run implements Walker {
     if (pre) return this.stopped(p, pre);
     if (this.tproxied) {
       this.event(`TPROXY: diverted to the transparent socket on port ${this.tproxied.port}`);
+      // ip_route_input still runs after TPROXY: a destination that is not local reaches the socket
+      // only through a policy route for the mark (Istio's `ip rule fwmark 0x539 lookup 133` with
+      // `local default dev lo`); without it the kernel drops or forwards it (experiment: a pod's
+      // 15006 listener took 10.90.0.5:8080 with the rule, the client timed out without). A host
+      // has no policy routes, so say that one is assumed.
+      if (this.e.fib.route(p.family, p.dst)?.type !== 'local')
+        this.assumptions.push(`TPROXY: ${formatAddr(p.dst, p.family)} is not a local address: delivered on the assumption that a policy route sends mark 0x${p.mark.toString(16)} to a table with a local default route (ip rule add fwmark ... lookup ...; ip route add local default dev lo table ...)`);
       return this.input(p, this.tproxied);
     }
     // ip_route_input: loopback addresses are martians on any other interface (route_localnet is off)

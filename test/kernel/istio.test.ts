@@ -1,14 +1,18 @@
 /**
  * `podtables init istio` on the real kernel: the tables it leaves equal the generator's (both
  * backends, both families), it is idempotent, `clean` restores the namespace byte for byte, and
- * real TCP lands where Istio's sidecar rules send it.
+ * real TCP lands where Istio's sidecar rules send it (REDIRECT, and TPROXY with the simulator
+ * landing every connection where the kernel did).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { iptables, needKernel, save, withNetns, restore, type Backend } from '../support/kernel';
 import { podtables } from '../support/cli';
-import { PodNet, POD_IP, REMOTE_IP } from '../support/pod-net';
+import { PodNet, NODE_POD_SIDE, POD_IP, POD_IP6, REMOTE_IP, REMOTE_IP6, type Proc } from '../support/pod-net';
 import { inNetnsOk } from '../../src/kernel/netns';
+import { hostFromText } from '../../src/model/host';
+import { Engine } from '../../src/netfilter/engine';
+import { parsePacketSpec } from '../../src/netfilter/spec';
 import { ISTIO_DEFAULTS, istioRules } from '../../src/mesh/istio';
 import { parseRestore } from '../../src/syntax/restore';
 import { saveRuleset } from '../../src/syntax/save';
@@ -125,3 +129,169 @@ test('istio REDIRECT with real TCP: inbound to the proxy, outbound to the proxy,
     await net.close();
   }
 });
+
+const APP = 1000;
+const ENVOY = 1337;
+/** An address the pod does not own; the node routes it to the pod (TPROXY's case: no NAT could land it). */
+const FOREIGN_IP = '10.90.0.5';
+const TPROXY_FLAGS = ['-m', 'TPROXY', '-b', '*', '-d', '9090', '-i', '*', '-u', String(ENVOY), '--dual-stack'];
+const TPROXY_OPTIONS = { ...ISTIO_DEFAULTS, interceptionMode: 'TPROXY' as const, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*', proxyUid: String(ENVOY), ipv6: true };
+
+type Landing = { disposition: string; server?: unknown; port?: unknown; local?: unknown; uid?: unknown; chain?: string | null; assumed?: string[] };
+const endpointText = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
+/** Where the kernel landed a connection, as the accepting server reported it. */
+const landed = (reply: Record<string, unknown>): Landing => ({ disposition: 'local', server: reply.server, port: reply.port, local: reply.local, uid: reply.uid });
+
+/**
+ * The trace engine over the generated TPROXY rules and the pod as the test builds it (every server
+ * on :: dual stack, envoy's listeners transparent or not): where it lands a packet, in the words of
+ * `landed` (the socket's process is the server's name), and what it assumed when it had to.
+ */
+function tproxySimulator(transparent: boolean): (spec: string) => Landing {
+  const sock = (port: number, uid: number, process: string, tr = false) => ({ proto: 'tcp' as const, addr: '::', port, uid, process, transparent: tr, v6only: false });
+  const host = hostFromText({
+    name: 'pod',
+    interfaces: [{ name: 'lo', addresses: ['127.0.0.1/8', '::1/128'] }, { name: 'eth0', addresses: [`${POD_IP}/24`, `${POD_IP6}/64`] }],
+    routes: [{ dst: 'default', via: NODE_POD_SIDE, dev: 'eth0' }, { dst: 'default', via: 'fd77::1', dev: 'eth0' }],
+    sockets: [sock(8080, APP, 'app'), sock(9090, APP, 'app'), sock(15006, ENVOY, 'envoy', transparent), sock(15001, ENVOY, 'envoy', transparent)],
+  });
+  const gen = istioRules(TPROXY_OPTIONS);
+  const engine = new Engine(host, [gen.v4, gen.v6!]);
+  return (spec) => {
+    engine.flows.clear();
+    const t = engine.trace(parsePacketSpec(spec));
+    const r = t.result;
+    const assumed = t.assumptions.length ? { assumed: t.assumptions } : {};
+    if (r.disposition === 'drop') return { disposition: 'drop', chain: r.at?.chain, ...assumed };
+    if (r.disposition !== 'local' || !r.socket) return { disposition: r.disposition, ...assumed };
+    return { disposition: 'local', server: r.socket.process, port: r.socket.port, local: endpointText(r.packet.dst, r.packet.dport), uid: r.socket.uid, ...assumed };
+  };
+}
+
+/** Packets the TPROXY rule of a family has seen (its counter in `iptables-save -c`). */
+async function tproxyPackets(ns: string, backend: Backend, family: 'ipv4' | 'ipv6'): Promise<number> {
+  const m = /^\[(\d+):\d+\] -A ISTIO_TPROXY .*-j TPROXY/m.exec(await save(ns, backend, family, ['-c', '-t', 'mangle']));
+  assert.ok(m, `no TPROXY rule in ${family} mangle`);
+  return Number(m[1]);
+}
+
+for (const backend of ['legacy', 'nft'] as Backend[]) {
+  test(`istio TPROXY with real TCP (${backend}): inbound lands on the transparent 15006 listener with the original destination as its local address, the rest as Istio means, and where the simulator says`, async (t) => {
+    if (!needKernel(t)) return;
+    const net = new PodNet();
+    try {
+      await net.up();
+      const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...TPROXY_FLAGS]);
+      assert.equal(init.code, 0, init.stderr);
+      const gen = istioRules(TPROXY_OPTIONS);
+      for (const [fam, rs] of [['ipv4', gen.v4], ['ipv6', gen.v6!]] as const)
+        assert.equal(tablesOf(await save(net.pod, backend, fam), fam, ['mangle', 'nat']), tablesOf(saveRuleset(rs), fam, ['mangle', 'nat']), `the simulator runs the ${fam} rules the kernel holds`);
+      const app = await net.server(net.pod, 'app', [8080, 9090], APP);
+      let envoy: Proc = await net.transparentServer(net.pod, 'envoy', [15006, 15001], ENVOY);
+      await net.server(net.remote, 'remote', [80]);
+      const sim = tproxySimulator(true);
+
+      await t.test('inbound to podIP:8080 lands on 15006 (envoy, uid 1337) whose socket keeps podIP:8080 and the client as peer', async () => {
+        const c = await net.connect(net.remote, POD_IP, 8080, 'in');
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `${POD_IP}:8080`, uid: ENVOY });
+        assert.equal(c.reply.peer, c.local, 'nothing rewrote the source either');
+        assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:8080 in eth0`), landed(c.reply));
+      });
+
+      await t.test('inbound to the excluded port 9090 lands on the app directly', async () => {
+        const c = await net.connect(net.remote, POD_IP, 9090, 'ex');
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'app', port: 9090, local: `${POD_IP}:9090`, uid: APP });
+        assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:9090 in eth0`), landed(c.reply));
+      });
+
+      await t.test('inbound to an address the pod does not own lands on 15006 with that address as its local one (the fwmark route delivers it)', async () => {
+        await inNetnsOk(net.node, 'ip', ['route', 'add', `${FOREIGN_IP}/32`, 'via', POD_IP]);
+        const c = await net.connect(net.remote, FOREIGN_IP, 8080, 'foreign');
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `${FOREIGN_IP}:8080`, uid: ENVOY });
+        // the engine has no policy routes: it delivers what TPROXY diverted and names the route it
+        // assumes, which is right here, where `init` installed `fwmark 0x539 lookup 133`
+        const { assumed, ...where } = sim(`tcp ${c.local} -> ${FOREIGN_IP}:8080 in eth0`);
+        assert.deepEqual(where, landed(c.reply));
+        assert.match(String(assumed), /^TPROXY: 10\.90\.0\.5 is not a local address: .*policy route sends mark 0x539/);
+      });
+
+      await t.test('outbound from the app (uid 1000) to remote:80 lands on 15001 through nat REDIRECT', async () => {
+        const c = await net.connect(net.pod, REMOTE_IP, 80, 'out', { uid: APP });
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'envoy', port: 15001, local: '127.0.0.1:15001', uid: ENVOY });
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${APP}`), landed(c.reply));
+      });
+
+      await t.test("the proxy's own outbound (uid 1337) reaches the remote directly", async () => {
+        const c = await net.connect(net.pod, REMOTE_IP, 80, 'own', { uid: ENVOY });
+        assert.deepEqual([c.reply.server, c.reply.port, c.reply.local, c.reply.peer], ['remote', 80, `${REMOTE_IP}:80`, c.local]);
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
+      });
+
+      await t.test('the app calling 127.0.0.1 or its pod IP reaches itself: loopback is never captured', async () => {
+        for (const host of ['127.0.0.1', POD_IP]) {
+          const c = await net.connect(net.pod, host, 8080, `self-${host}`, { uid: APP });
+          assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'app', port: 8080, local: `${host}:8080`, uid: APP });
+          assert.deepEqual(sim(`tcp -> ${host}:8080 uid ${APP}`), landed(c.reply));
+        }
+      });
+
+      await t.test('the proxy calling the pod IP is sent to 15006 by nat REDIRECT (mangle sees 127.0.0.1, which TPROXY skips)', async () => {
+        const c = await net.connect(net.pod, POD_IP, 8080, 'proxy-self', { uid: ENVOY });
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'envoy', port: 15006, local: '127.0.0.1:15006', uid: ENVOY });
+        assert.deepEqual(sim(`tcp -> ${POD_IP}:8080 uid ${ENVOY}`), landed(c.reply));
+      });
+
+      await t.test('IPv6: inbound lands on 15006 with [podIP6]:8080, 9090 on the app, outbound on 15001, the proxy and ::1 straight through', async () => {
+        // bound: with two addresses on the remote's link, source selection might pick the other one
+        const i = await net.connect(net.remote, POD_IP6, 8080, 'in6', { bind: REMOTE_IP6 });
+        assert.deepEqual(landed(i.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `[${POD_IP6}]:8080`, uid: ENVOY });
+        assert.equal(i.reply.peer, i.local);
+        assert.deepEqual(sim(`tcp ${i.local} -> [${POD_IP6}]:8080 in eth0`), landed(i.reply));
+        const x = await net.connect(net.remote, POD_IP6, 9090, 'ex6', { bind: REMOTE_IP6 });
+        assert.deepEqual(landed(x.reply), { disposition: 'local', server: 'app', port: 9090, local: `[${POD_IP6}]:9090`, uid: APP });
+        assert.deepEqual(sim(`tcp ${x.local} -> [${POD_IP6}]:9090 in eth0`), landed(x.reply));
+        const o = await net.connect(net.pod, REMOTE_IP6, 80, 'out6', { uid: APP });
+        assert.deepEqual(landed(o.reply), { disposition: 'local', server: 'envoy', port: 15001, local: '[::1]:15001', uid: ENVOY });
+        assert.deepEqual(sim(`tcp -> [${REMOTE_IP6}]:80 uid ${APP}`), landed(o.reply));
+        const own = await net.connect(net.pod, REMOTE_IP6, 80, 'own6', { uid: ENVOY });
+        assert.deepEqual([own.reply.server, own.reply.peer], ['remote', own.local]);
+        assert.deepEqual(sim(`tcp -> [${REMOTE_IP6}]:80 uid ${ENVOY}`), { disposition: 'out' });
+        const self = await net.connect(net.pod, '::1', 8080, 'self6', { uid: APP });
+        assert.deepEqual(landed(self.reply), { disposition: 'local', server: 'app', port: 8080, local: '[::1]:8080', uid: APP });
+        assert.deepEqual(sim(`tcp -> [::1]:8080 uid ${APP}`), landed(self.reply));
+      });
+
+      await t.test('without the fwmark rule the address the pod does not own is dropped, while the pod IP still lands on 15006', async () => {
+        await inNetnsOk(net.pod, 'ip', ['-4', 'rule', 'del', 'fwmark', '1337', 'lookup', '133']);
+        const [, local] = await Promise.all([
+          assert.rejects(net.connect(net.remote, FOREIGN_IP, 8080, 'unrouted'), /timeout/),
+          net.connect(net.remote, POD_IP, 8080, 'routed'),
+        ]);
+        assert.deepEqual(landed(local.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `${POD_IP}:8080`, uid: ENVOY });
+        for (const p of [envoy, app]) assert.ok(!p.events.some((e) => e.token === 'unrouted'), 'nothing landed');
+        // the host model cannot drop the rule: the engine still delivers, on the assumption it names
+        assert.match(String(sim(`tcp ${REMOTE_IP}:40000 -> ${FOREIGN_IP}:8080 in eth0`).assumed), /^TPROXY: 10\.90\.0\.5 is not a local address/);
+      });
+
+      await t.test('with a listener that is not transparent, TPROXY drops inbound packets: no reset, nothing lands, not even on the app', async () => {
+        envoy.child.kill('SIGKILL');
+        await new Promise((r) => (envoy.child.exitCode !== null || envoy.child.signalCode !== null ? r(undefined) : envoy.child.once('close', r)));
+        envoy = await net.server(net.pod, 'envoy', [15006, 15001], ENVOY);
+        const before = await Promise.all([tproxyPackets(net.pod, backend, 'ipv4'), tproxyPackets(net.pod, backend, 'ipv6')]);
+        // both at once: each waits out the client's 5 s timeout while the SYNs are retransmitted
+        await Promise.all([
+          assert.rejects(net.connect(net.remote, POD_IP, 8080, 'opaque'), /timeout/),
+          assert.rejects(net.connect(net.remote, POD_IP6, 8080, 'opaque6', { bind: REMOTE_IP6 }), /timeout/),
+        ]);
+        const after = await Promise.all([tproxyPackets(net.pod, backend, 'ipv4'), tproxyPackets(net.pod, backend, 'ipv6')]);
+        assert.ok(after[0] > before[0] && after[1] > before[1], `the SYNs reached the TPROXY rules: ${before} → ${after}`);
+        for (const p of [envoy, app]) assert.ok(!p.events.some((e) => String(e.token).startsWith('opaque')), `${p === app ? 'the app' : 'envoy'} got nothing`);
+        const plain = tproxySimulator(false);
+        assert.deepEqual(plain(`tcp ${REMOTE_IP}:40000 -> ${POD_IP}:8080 in eth0`), { disposition: 'drop', chain: 'ISTIO_TPROXY' });
+        assert.deepEqual(plain(`tcp [${REMOTE_IP6}]:40000 -> [${POD_IP6}]:8080 in eth0`), { disposition: 'drop', chain: 'ISTIO_TPROXY' });
+      });
+    } finally {
+      await net.close();
+    }
+  });
+}

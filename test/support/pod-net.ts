@@ -120,6 +120,18 @@ export class PodNet {
     return p;
   }
 
+  /**
+   * Start a tcp-actor server whose listeners are transparent, so that TPROXY may divert to them.
+   * As `uid` it keeps CAP_NET_ADMIN as an ambient capability: without it setsockopt(IPV6_TRANSPARENT)
+   * fails with EPERM (Istio grants its proxy NET_ADMIN in TPROXY mode for the same reason).
+   */
+  async transparentServer(ns: string, name: string, ports: number[], uid?: number): Promise<Proc> {
+    const caps = uid === undefined ? [] : [...asUid(uid), '--inh-caps=+net_admin', '--ambient-caps=+net_admin'];
+    const p = this.start(ns, [...caps, process.execPath, ACTOR, 'tserver', name, ...ports.map(String)]);
+    await p.waitFor((e) => e.ready === name && e.transparent === true);
+    return p;
+  }
+
   /** Connect from `ns` as `uid` to host:port, send `token`; the client's view of the exchange. */
   async connect(ns: string, host: string, port: number, token: string, opts: { uid?: number; bind?: string } = {}): Promise<{ local: string; reply: Record<string, unknown> }> {
     const p = this.start(ns, [process.execPath, ACTOR, 'client', host, String(port), token, ...(opts.bind ? [opts.bind] : [])], opts.uid);
