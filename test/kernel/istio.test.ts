@@ -13,7 +13,7 @@ import { inNetnsOk } from '../../src/kernel/netns';
 import { hostFromText } from '../../src/model/host';
 import { Engine } from '../../src/netfilter/engine';
 import { parsePacketSpec } from '../../src/netfilter/spec';
-import { ISTIO_DEFAULTS, istioRules } from '../../src/mesh/istio';
+import { ISTIO_DEFAULTS, istioRules, type IstioOptions } from '../../src/mesh/istio';
 import { parseRestore } from '../../src/syntax/restore';
 import { saveRuleset } from '../../src/syntax/save';
 
@@ -105,31 +105,6 @@ test('istio: bad flag values exit 2 naming the value, and change nothing', async
   });
 });
 
-test('istio REDIRECT with real TCP: inbound to the proxy, outbound to the proxy, the proxy and excluded ports straight through', async (t) => {
-  if (!needKernel(t)) return;
-  const net = new PodNet();
-  try {
-    await net.up();
-    const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', 'legacy', '-b', '*', '-d', '9090', '-i', '*', '-u', '1337']);
-    assert.equal(init.code, 0, init.stderr);
-    await net.server(net.pod, 'app', [8080, 9090], 1000);
-    await net.server(net.pod, 'envoy', [15006, 15001], 1337);
-    await net.server(net.remote, 'remote', [80]);
-    const inbound = await net.connect(net.remote, POD_IP, 8080, 'in');
-    assert.deepEqual([inbound.reply.server, inbound.reply.port], ['envoy', 15006]);
-    const excluded = await net.connect(net.remote, POD_IP, 9090, 'ex');
-    assert.deepEqual([excluded.reply.server, excluded.reply.port], ['app', 9090]);
-    const out = await net.connect(net.pod, REMOTE_IP, 80, 'out', { uid: 1000 });
-    assert.deepEqual([out.reply.server, out.reply.port], ['envoy', 15001]);
-    const own = await net.connect(net.pod, REMOTE_IP, 80, 'own', { uid: 1337 });
-    assert.deepEqual([own.reply.server, own.reply.port], ['remote', 80]);
-    const self = await net.connect(net.pod, '127.0.0.1', 8080, 'self', { uid: 1000 });
-    assert.deepEqual([self.reply.server, self.reply.port], ['app', 8080], 'localhost is never captured');
-  } finally {
-    await net.close();
-  }
-});
-
 const APP = 1000;
 const ENVOY = 1337;
 /** An address the pod does not own; the node routes it to the pod (TPROXY's case: no NAT could land it). */
@@ -143,11 +118,11 @@ const endpointText = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` 
 const landed = (reply: Record<string, unknown>): Landing => ({ disposition: 'local', server: reply.server, port: reply.port, local: reply.local, uid: reply.uid });
 
 /**
- * The trace engine over the generated TPROXY rules and the pod as the test builds it (every server
+ * The trace engine over the generated rules and the pod as the test builds it (every server
  * on :: dual stack, envoy's listeners transparent or not): where it lands a packet, in the words of
  * `landed` (the socket's process is the server's name), and what it assumed when it had to.
  */
-function tproxySimulator(transparent: boolean): (spec: string) => Landing {
+function istioSimulator(options: IstioOptions, transparent: boolean): (spec: string) => Landing {
   const sock = (port: number, uid: number, process: string, tr = false) => ({ proto: 'tcp' as const, addr: '::', port, uid, process, transparent: tr, v6only: false });
   const host = hostFromText({
     name: 'pod',
@@ -155,8 +130,8 @@ function tproxySimulator(transparent: boolean): (spec: string) => Landing {
     routes: [{ dst: 'default', via: NODE_POD_SIDE, dev: 'eth0' }, { dst: 'default', via: 'fd77::1', dev: 'eth0' }],
     sockets: [sock(8080, APP, 'app'), sock(9090, APP, 'app'), sock(15006, ENVOY, 'envoy', transparent), sock(15001, ENVOY, 'envoy', transparent)],
   });
-  const gen = istioRules(TPROXY_OPTIONS);
-  const engine = new Engine(host, [gen.v4, gen.v6!]);
+  const gen = istioRules(options);
+  const engine = new Engine(host, gen.v6 ? [gen.v4, gen.v6] : [gen.v4]);
   return (spec) => {
     engine.flows.clear();
     const t = engine.trace(parsePacketSpec(spec));
@@ -174,6 +149,41 @@ async function tproxyPackets(ns: string, backend: Backend, family: 'ipv4' | 'ipv
   assert.ok(m, `no TPROXY rule in ${family} mangle`);
   return Number(m[1]);
 }
+const tproxySimulator = (transparent: boolean) => istioSimulator(TPROXY_OPTIONS, transparent);
+
+test('istio REDIRECT with real TCP: inbound to the proxy, outbound to the proxy, the proxy and excluded ports straight through, each where the simulator says', async (t) => {
+  if (!needKernel(t)) return;
+  const net = new PodNet();
+  try {
+    await net.up();
+    const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', 'legacy', '-b', '*', '-d', '9090', '-i', '*', '-u', String(ENVOY)]);
+    assert.equal(init.code, 0, init.stderr);
+    const options: IstioOptions = { ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*', proxyUid: String(ENVOY) };
+    assert.equal(tablesOf(await save(net.pod, 'legacy', 'ipv4'), 'ipv4', ['nat']), tablesOf(saveRuleset(istioRules(options).v4), 'ipv4', ['nat']), 'the simulator runs the rules the kernel holds');
+    const sim = istioSimulator(options, false);
+    await net.server(net.pod, 'app', [8080, 9090], APP);
+    await net.server(net.pod, 'envoy', [15006, 15001], ENVOY);
+    await net.server(net.remote, 'remote', [80]);
+    // REDIRECT rewrites the destination: inbound lands on the pod's own address at 15006, outbound on 127.0.0.1:15001
+    const inbound = await net.connect(net.remote, POD_IP, 8080, 'in');
+    assert.deepEqual(landed(inbound.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `${POD_IP}:15006`, uid: ENVOY });
+    assert.deepEqual(sim(`tcp ${inbound.local} -> ${POD_IP}:8080 in eth0`), landed(inbound.reply));
+    const excluded = await net.connect(net.remote, POD_IP, 9090, 'ex');
+    assert.deepEqual(landed(excluded.reply), { disposition: 'local', server: 'app', port: 9090, local: `${POD_IP}:9090`, uid: APP });
+    assert.deepEqual(sim(`tcp ${excluded.local} -> ${POD_IP}:9090 in eth0`), landed(excluded.reply));
+    const out = await net.connect(net.pod, REMOTE_IP, 80, 'out', { uid: APP });
+    assert.deepEqual(landed(out.reply), { disposition: 'local', server: 'envoy', port: 15001, local: '127.0.0.1:15001', uid: ENVOY });
+    assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${APP}`), landed(out.reply));
+    const own = await net.connect(net.pod, REMOTE_IP, 80, 'own', { uid: ENVOY });
+    assert.deepEqual([own.reply.server, own.reply.port, own.reply.peer], ['remote', 80, own.local]);
+    assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
+    const self = await net.connect(net.pod, '127.0.0.1', 8080, 'self', { uid: APP });
+    assert.deepEqual(landed(self.reply), { disposition: 'local', server: 'app', port: 8080, local: '127.0.0.1:8080', uid: APP }, 'localhost is never captured');
+    assert.deepEqual(sim(`tcp -> 127.0.0.1:8080 uid ${APP}`), landed(self.reply));
+  } finally {
+    await net.close();
+  }
+});
 
 for (const backend of ['legacy', 'nft'] as Backend[]) {
   test(`istio TPROXY with real TCP (${backend}): inbound lands on the transparent 15006 listener with the original destination as its local address, the rest as Istio means, and where the simulator says`, async (t) => {
