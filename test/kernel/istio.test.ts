@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { iptables, needKernel, save, withNetns, restore, type Backend } from '../support/kernel';
-import { podtables } from '../support/cli';
-import { PodNet, NODE_POD_SIDE, POD_IP, POD_IP6, REMOTE_IP, REMOTE_IP6, type Proc } from '../support/pod-net';
+import { cliBundle, podtables } from '../support/cli';
+import { PodNet, CLUSTER_IP, IGNORED_SRC, NODE_POD_SIDE, POD_IP, POD_IP6, REMOTE_IP, REMOTE_IP6, type Proc } from '../support/pod-net';
 import { inNetnsOk } from '../../src/kernel/netns';
 import { hostFromText } from '../../src/model/host';
 import { Engine } from '../../src/netfilter/engine';
@@ -112,7 +112,7 @@ const FOREIGN_IP = '10.90.0.5';
 const TPROXY_FLAGS = ['-m', 'TPROXY', '-b', '*', '-d', '9090', '-i', '*', '-u', String(ENVOY), '--dual-stack'];
 const TPROXY_OPTIONS = { ...ISTIO_DEFAULTS, interceptionMode: 'TPROXY' as const, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*', proxyUid: String(ENVOY), ipv6: true };
 
-type Landing = { disposition: string; server?: unknown; port?: unknown; local?: unknown; uid?: unknown; chain?: string | null; assumed?: string[] };
+type Landing = { disposition: string; server?: unknown; port?: unknown; local?: unknown; uid?: unknown; orig?: unknown; chain?: string | null; assumed?: string[] };
 const endpointText = (a: string, p: number) => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
 /** Where the kernel landed a connection, as the accepting server reported it. */
 const landed = (reply: Record<string, unknown>): Landing => ({ disposition: 'local', server: reply.server, port: reply.port, local: reply.local, uid: reply.uid });
@@ -120,9 +120,10 @@ const landed = (reply: Record<string, unknown>): Landing => ({ disposition: 'loc
 /**
  * The trace engine over the generated rules and the pod as the test builds it (every server
  * on :: dual stack, envoy's listeners transparent or not): where it lands a packet, in the words of
- * `landed` (the socket's process is the server's name), and what it assumed when it had to.
+ * `landed` (the socket's process is the server's name), and what it assumed when it had to; with
+ * `orig`, a local landing also names conntrack's original destination (what SO_ORIGINAL_DST reads).
  */
-function istioSimulator(options: IstioOptions, transparent: boolean): (spec: string) => Landing {
+function istioSimulator(options: IstioOptions, transparent: boolean, orig = false): (spec: string) => Landing {
   const sock = (port: number, uid: number, process: string, tr = false) => ({ proto: 'tcp' as const, addr: '::', port, uid, process, transparent: tr, v6only: false });
   const host = hostFromText({
     name: 'pod',
@@ -139,7 +140,8 @@ function istioSimulator(options: IstioOptions, transparent: boolean): (spec: str
     const assumed = t.assumptions.length ? { assumed: t.assumptions } : {};
     if (r.disposition === 'drop') return { disposition: 'drop', chain: r.at?.chain, ...assumed };
     if (r.disposition !== 'local' || !r.socket) return { disposition: r.disposition, ...assumed };
-    return { disposition: 'local', server: r.socket.process, port: r.socket.port, local: endpointText(r.packet.dst, r.packet.dport), uid: r.socket.uid, ...assumed };
+    const od = orig && r.origDst ? { orig: endpointText(r.origDst.addr, r.origDst.port) } : {};
+    return { disposition: 'local', server: r.socket.process, port: r.socket.port, local: endpointText(r.packet.dst, r.packet.dport), uid: r.socket.uid, ...od, ...assumed };
   };
 }
 
@@ -151,39 +153,160 @@ async function tproxyPackets(ns: string, backend: Backend, family: 'ipv4' | 'ipv
 }
 const tproxySimulator = (transparent: boolean) => istioSimulator(TPROXY_OPTIONS, transparent);
 
-test('istio REDIRECT with real TCP: inbound to the proxy, outbound to the proxy, the proxy and excluded ports straight through, each where the simulator says', async (t) => {
-  if (!needKernel(t)) return;
-  const net = new PodNet();
-  try {
-    await net.up();
-    const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', 'legacy', '-b', '*', '-d', '9090', '-i', '*', '-u', String(ENVOY)]);
-    assert.equal(init.code, 0, init.stderr);
-    const options: IstioOptions = { ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*', proxyUid: String(ENVOY) };
-    assert.equal(tablesOf(await save(net.pod, 'legacy', 'ipv4'), 'ipv4', ['nat']), tablesOf(saveRuleset(istioRules(options).v4), 'ipv4', ['nat']), 'the simulator runs the rules the kernel holds');
-    const sim = istioSimulator(options, false);
-    await net.server(net.pod, 'app', [8080, 9090], APP);
-    await net.server(net.pod, 'envoy', [15006, 15001], ENVOY);
-    await net.server(net.remote, 'remote', [80]);
-    // REDIRECT rewrites the destination: inbound lands on the pod's own address at 15006, outbound on 127.0.0.1:15001
-    const inbound = await net.connect(net.remote, POD_IP, 8080, 'in');
-    assert.deepEqual(landed(inbound.reply), { disposition: 'local', server: 'envoy', port: 15006, local: `${POD_IP}:15006`, uid: ENVOY });
-    assert.deepEqual(sim(`tcp ${inbound.local} -> ${POD_IP}:8080 in eth0`), landed(inbound.reply));
-    const excluded = await net.connect(net.remote, POD_IP, 9090, 'ex');
-    assert.deepEqual(landed(excluded.reply), { disposition: 'local', server: 'app', port: 9090, local: `${POD_IP}:9090`, uid: APP });
-    assert.deepEqual(sim(`tcp ${excluded.local} -> ${POD_IP}:9090 in eth0`), landed(excluded.reply));
-    const out = await net.connect(net.pod, REMOTE_IP, 80, 'out', { uid: APP });
-    assert.deepEqual(landed(out.reply), { disposition: 'local', server: 'envoy', port: 15001, local: '127.0.0.1:15001', uid: ENVOY });
-    assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${APP}`), landed(out.reply));
-    const own = await net.connect(net.pod, REMOTE_IP, 80, 'own', { uid: ENVOY });
-    assert.deepEqual([own.reply.server, own.reply.port, own.reply.peer], ['remote', 80, own.local]);
-    assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
-    const self = await net.connect(net.pod, '127.0.0.1', 8080, 'self', { uid: APP });
-    assert.deepEqual(landed(self.reply), { disposition: 'local', server: 'app', port: 8080, local: '127.0.0.1:8080', uid: APP }, 'localhost is never captured');
-    assert.deepEqual(sim(`tcp -> 127.0.0.1:8080 uid ${APP}`), landed(self.reply));
-  } finally {
-    await net.close();
-  }
-});
+const REDIRECT_FLAGS = ['-b', '*', '-d', '9090', '-i', '*', '-x', `${IGNORED_SRC}/32`, '-o', '5432', '-u', String(ENVOY)];
+const REDIRECT_OPTIONS: IstioOptions = {
+  ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*',
+  outboundIpRangesExclude: `${IGNORED_SRC}/32`, outboundPortsExclude: '5432', proxyUid: String(ENVOY),
+};
+/** Envoy's inbound passthrough source: ISTIO_OUTPUT lets `-s 127.0.0.6/32 -o lo` through before anything else. */
+const PASSTHROUGH_SRC = '127.0.0.6';
+
+/**
+ * Give `uid`'s connections to the pod IP the source 127.0.0.6, as envoy's inbound clusters bind it
+ * (upstream_bind_config). `podtables proxy` binds no source, and relaying from the pod IP as uid
+ * 1337 out lo matches ISTIO_OUTPUT's `! -d 127.0.0.1/32 -o lo … --uid-owner 1337 -j ISTIO_IN_REDIRECT`:
+ * REDIRECT sends the relay back to 15006, whose relay is redirected again, endlessly (experiment: one
+ * inbound connection made the proxy log ~30,000 accepts and relays within a second, and the client
+ * got no answer).
+ * A policy route with that preferred source lets the kernel choose envoy's source; the iptables
+ * rules stay exactly as generated. The local table must move behind it: it answers for the pod IP
+ * at preference 0, and a rule added at 0 goes after it.
+ */
+async function bindPassthroughSource(ns: string, uid: number): Promise<void> {
+  const ip = (...a: string[]) => inNetnsOk(ns, 'ip', a);
+  await ip('route', 'add', 'local', `${POD_IP}/32`, 'dev', 'lo', 'src', PASSTHROUGH_SRC, 'table', '100');
+  await ip('rule', 'add', 'pref', '10', 'uidrange', `${uid}-${uid}`, 'to', `${POD_IP}/32`, 'lookup', '100');
+  await ip('rule', 'add', 'pref', '100', 'lookup', 'local');
+  await ip('rule', 'del', 'pref', '0', 'lookup', 'local');
+}
+
+for (const backend of ['legacy', 'nft'] as Backend[]) {
+  test(`istio REDIRECT with real TCP (${backend}): podtables proxy as envoy reads each original destination, excluded ports and ranges and loopback go straight through, a ClusterIP to the pod itself passes envoy twice, each where the simulator says`, async (t) => {
+    if (!needKernel(t)) return;
+    const net = new PodNet();
+    try {
+      await net.up();
+      const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...REDIRECT_FLAGS]);
+      assert.equal(init.code, 0, init.stderr);
+      assert.equal(tablesOf(await save(net.pod, backend, 'ipv4'), 'ipv4', ['nat']), tablesOf(saveRuleset(istioRules(REDIRECT_OPTIONS).v4), 'ipv4', ['nat']), 'the simulator runs the rules the kernel holds');
+      await bindPassthroughSource(net.pod, ENVOY);
+      await net.server(net.pod, 'app', [8080, 9090], APP);
+      await net.server(net.remote, 'remote', [80, 5432, 9090]);
+      const envoy = net.start(net.pod, [process.execPath, await cliBundle(), 'proxy', '--inbound', '15006', '--outbound', '15001', '--uid', String(ENVOY), '--log-format', 'json']);
+      await envoy.waitFor((e) => e.event === 'listening' && e.listener === 'outbound' && e.uid === ENVOY);
+      const sim = istioSimulator(REDIRECT_OPTIONS, false, true);
+      const accepted = (peer: string) => envoy.waitFor((e) => e.event === 'accept' && e.peer === peer, 5000);
+      const relayed = (peer: string) => envoy.waitFor((e) => e.event === 'connected' && e.peer === peer, 5000);
+      const noEnvoy = (peer: string) => assert.ok(!envoy.events.some((e) => e.peer === peer), `envoy saw ${peer}`);
+      /** A landing on envoy, from its accept event (SO_ORIGINAL_DST is `orig`). */
+      const atEnvoy = (a: Record<string, unknown>): Landing => ({ disposition: 'local', server: 'envoy', port: Number(String(a.local).split(':').pop()), local: a.local, uid: ENVOY, orig: a.orig });
+      /** A landing on the app, unredirected: conntrack's original destination is where it landed. */
+      const atApp = (reply: Record<string, unknown>): Landing => ({ ...landed(reply), orig: reply.local });
+      /** Envoy's relay to the app: from 127.0.0.6, landing on the app, as the simulator says too. */
+      const throughPassthrough = async (peer: string, reply: Record<string, unknown>) => {
+        const relay = await relayed(peer);
+        assert.equal(relay.upstream, `${POD_IP}:8080`);
+        assert.match(String(relay.via), /^127\.0\.0\.6:\d+$/);
+        assert.deepEqual([reply.server, reply.local, reply.uid, reply.peer], ['app', `${POD_IP}:8080`, APP, relay.via], 'the app got the relayed request');
+        assert.deepEqual(sim(`tcp ${relay.via} -> ${POD_IP}:8080 uid ${ENVOY}`), atApp(reply));
+      };
+
+      await t.test('inbound to podIP:8080 lands on 15006 with original destination podIP:8080, and envoy relays it to the app from 127.0.0.6', async () => {
+        const c = await net.connect(net.remote, POD_IP, 8080, 'in');
+        const a = await accepted(c.local);
+        // REDIRECT in PREROUTING rewrites the destination to the address of the arriving interface
+        assert.deepEqual([a.listener, a.local, a.orig], ['inbound', `${POD_IP}:15006`, `${POD_IP}:8080`]);
+        assert.equal(c.reply.token, 'in');
+        assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:8080 in eth0`), atEnvoy(a));
+        await throughPassthrough(c.local, c.reply);
+      });
+
+      await t.test('inbound to the excluded port 9090 lands on the app directly', async () => {
+        const c = await net.connect(net.remote, POD_IP, 9090, 'ex');
+        assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'app', port: 9090, local: `${POD_IP}:9090`, uid: APP });
+        assert.equal(c.reply.peer, c.local);
+        noEnvoy(c.local);
+        assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:9090 in eth0`), atApp(c.reply));
+      });
+
+      await t.test('outbound from the app to remote:80 lands on 127.0.0.1:15001 with original destination remote:80, and envoy (uid 1337) reaches the remote', async () => {
+        const c = await net.connect(net.pod, REMOTE_IP, 80, 'out', { uid: APP });
+        const a = await accepted(c.local);
+        assert.deepEqual([a.listener, a.local, a.orig], ['outbound', '127.0.0.1:15001', `${REMOTE_IP}:80`]);
+        const relay = await relayed(c.local);
+        assert.equal(relay.upstream, `${REMOTE_IP}:80`);
+        // the remote saw envoy's own connection, which ISTIO_OUTPUT returns for uid 1337
+        assert.deepEqual([c.reply.server, c.reply.local, c.reply.peer], ['remote', `${REMOTE_IP}:80`, relay.via]);
+        assert.notEqual(c.reply.peer, c.local);
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${APP}`), atEnvoy(a));
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
+      });
+
+      await t.test("the proxy's own outbound (uid 1337) reaches the remote directly", async () => {
+        const own = await net.connect(net.pod, REMOTE_IP, 80, 'own', { uid: ENVOY });
+        assert.deepEqual([own.reply.server, own.reply.port, own.reply.local, own.reply.peer], ['remote', 80, `${REMOTE_IP}:80`, own.local]);
+        noEnvoy(own.local);
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
+      });
+
+      await t.test('outbound to the excluded port 5432 (-o) and to the excluded range (-x) bypasses envoy', async () => {
+        for (const [host, port] of [[REMOTE_IP, 5432], [IGNORED_SRC, 80]] as const) {
+          const c = await net.connect(net.pod, host, port, `bypass-${host}-${port}`, { uid: APP });
+          assert.deepEqual([c.reply.server, c.reply.local, c.reply.peer], ['remote', `${host}:${port}`, c.local]);
+          noEnvoy(c.local);
+          assert.deepEqual(sim(`tcp -> ${host}:${port} uid ${APP}`), { disposition: 'out' });
+        }
+        // a port only excluded inbound (-d 9090) is still captured outbound
+        const c = await net.connect(net.pod, REMOTE_IP, 9090, 'captured-9090', { uid: APP });
+        const a = await accepted(c.local);
+        assert.deepEqual([a.listener, a.orig, c.reply.server], ['outbound', `${REMOTE_IP}:9090`, 'remote']);
+        assert.deepEqual(sim(`tcp -> ${REMOTE_IP}:9090 uid ${APP}`), atEnvoy(a));
+      });
+
+      await t.test('the app calling itself via 127.0.0.1 and via its pod IP reaches itself directly: loopback is never captured', async () => {
+        for (const host of ['127.0.0.1', POD_IP]) {
+          const c = await net.connect(net.pod, host, 8080, `self-${host}`, { uid: APP });
+          assert.deepEqual(landed(c.reply), { disposition: 'local', server: 'app', port: 8080, local: `${host}:8080`, uid: APP });
+          assert.equal(c.reply.peer, c.local);
+          noEnvoy(c.local);
+          assert.deepEqual(sim(`tcp -> ${host}:8080 uid ${APP}`), atApp(c.reply));
+        }
+      });
+
+      await t.test('envoy calling its own pod IP from the pod IP is sent to its inbound port 15006 (the reason for the 127.0.0.6 passthrough source)', async () => {
+        const c = await net.connect(net.pod, POD_IP, 8080, 'envoy-self', { uid: ENVOY, bind: POD_IP });
+        const a = await accepted(c.local);
+        // OUTPUT's REDIRECT rewrites to 127.0.0.1, the address REDIRECT uses for locally made packets
+        assert.deepEqual([a.listener, a.local, a.orig], ['inbound', '127.0.0.1:15006', `${POD_IP}:8080`]);
+        assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:8080 uid ${ENVOY}`), atEnvoy(a));
+        await throughPassthrough(c.local, c.reply);
+      });
+
+      await t.test('the app calling a ClusterIP the node DNATs back to this pod lands on 15001, then, back through eth0, on 15006, then on the app', async () => {
+        const c = await net.connect(net.pod, CLUSTER_IP, 80, 'cluster-ip', { uid: APP });
+        const out = await accepted(c.local);
+        assert.deepEqual([out.listener, out.local, out.orig], ['outbound', '127.0.0.1:15001', `${CLUSTER_IP}:80`]);
+        const outRelay = await relayed(c.local);
+        // envoy's connection (uid 1337: RETURN) left the pod, the node DNATed it to podIP:8080 and
+        // masqueraded it, and it came back in on eth0 from the node's address with envoy's port
+        const [via, port] = String(outRelay.via).split(':');
+        assert.equal(via, POD_IP);
+        const inbound = await accepted(`${NODE_POD_SIDE}:${port}`);
+        // Istio's rules send it to envoy's inbound port: to the pod's conntrack the returning
+        // connection is a new one arriving on eth0 for podIP:8080, and ISTIO_INBOUND captures every
+        // port but 15008 and -d's, whoever sent it; nothing marks it as the pod's own
+        assert.deepEqual([inbound.listener, inbound.local, inbound.orig], ['inbound', `${POD_IP}:15006`, `${POD_IP}:8080`]);
+        await throughPassthrough(`${NODE_POD_SIDE}:${port}`, c.reply);
+        // the pod's legs through the simulator (the node's DNAT is not in the pod's rules)
+        assert.deepEqual(sim(`tcp -> ${CLUSTER_IP}:80 uid ${APP}`), atEnvoy(out));
+        assert.deepEqual(sim(`tcp -> ${CLUSTER_IP}:80 uid ${ENVOY}`), { disposition: 'out' });
+        assert.deepEqual(sim(`tcp ${NODE_POD_SIDE}:${port} -> ${POD_IP}:8080 in eth0`), atEnvoy(inbound));
+      });
+    } finally {
+      await net.close();
+    }
+  });
+}
 
 for (const backend of ['legacy', 'nft'] as Backend[]) {
   test(`istio TPROXY with real TCP (${backend}): inbound lands on the transparent 15006 listener with the original destination as its local address, the rest as Istio means, and where the simulator says`, async (t) => {
