@@ -77,12 +77,19 @@ export interface ProxyOptions {
   /** Drop to this uid (and gid) after binding: the uid the nat rules let through. */
   uid?: number;
   gid?: number;
+  /**
+   * The source address of inbound relays, per family. Istio's envoy relays inbound connections
+   * from 127.0.0.6 (and ::6), which its ISTIO_OUTPUT lets through; from the pod IP, a relay by the
+   * proxy's uid out `lo` matches the rule that sends the proxy's own calls to the pod back to its
+   * inbound port, and loops (measured in a namespace with Istio's REDIRECT rules).
+   */
+  inboundSource?: Partial<Record<Endpoint['family'], string>>;
   log: (e: ProxyEvent) => void;
 }
 
 const text = (a: string | undefined, p: number | undefined) => (a?.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
 
-function handle(listener: string, ownPort: number, client: net.Socket, log: ProxyOptions['log']): void {
+function handle(listener: string, ownPort: number, client: net.Socket, log: ProxyOptions['log'], source: ProxyOptions['inboundSource']): void {
   const peer = text(client.remoteAddress?.replace(/^::ffff:/, ''), client.remotePort);
   const orig = originalDst(client);
   if (typeof orig === 'string' || orig.port === ownPort) {
@@ -93,7 +100,8 @@ function handle(listener: string, ownPort: number, client: net.Socket, log: Prox
   }
   log({ event: 'accept', listener, peer, local: text(client.localAddress?.replace(/^::ffff:/, ''), client.localPort), orig: text(orig.address, orig.port) });
   client.pause();
-  const up = net.connect({ host: orig.address, port: orig.port, family: orig.family === 'ipv6' ? 6 : 4 });
+  const localAddress = listener === 'inbound' ? source?.[orig.family] : undefined;
+  const up = net.connect({ host: orig.address, port: orig.port, family: orig.family === 'ipv6' ? 6 : 4, ...(localAddress ? { localAddress } : {}) });
   let sent = 0, received = 0;
   client.on('data', (d) => (sent += d.length));
   up.on('data', (d) => (received += d.length));
@@ -132,7 +140,7 @@ export async function startProxy(o: ProxyOptions): Promise<{ close(): void }> {
     if (port === undefined) continue;
     // one socket per family: SO_ORIGINAL_DST is asked with the socket's own level (SOL_IP or SOL_IPV6)
     for (const host of ['0.0.0.0', '::']) {
-      const s = net.createServer((c) => handle(listener, port, c, o.log));
+      const s = net.createServer((c) => handle(listener, port, c, o.log, o.inboundSource));
       if (await listen(s, host, port)) {
         servers.push(s);
         bound.push({ listener, host, port });

@@ -158,27 +158,15 @@ const REDIRECT_OPTIONS: IstioOptions = {
   ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*',
   outboundIpRangesExclude: `${IGNORED_SRC}/32`, outboundPortsExclude: '5432', proxyUid: String(ENVOY),
 };
-/** Envoy's inbound passthrough source: ISTIO_OUTPUT lets `-s 127.0.0.6/32 -o lo` through before anything else. */
-const PASSTHROUGH_SRC = '127.0.0.6';
-
 /**
- * Give `uid`'s connections to the pod IP the source 127.0.0.6, as envoy's inbound clusters bind it
- * (upstream_bind_config). `podtables proxy` binds no source, and relaying from the pod IP as uid
- * 1337 out lo matches ISTIO_OUTPUT's `! -d 127.0.0.1/32 -o lo … --uid-owner 1337 -j ISTIO_IN_REDIRECT`:
- * REDIRECT sends the relay back to 15006, whose relay is redirected again, endlessly (experiment: one
- * inbound connection made the proxy log ~30,000 accepts and relays within a second, and the client
- * got no answer).
- * A policy route with that preferred source lets the kernel choose envoy's source; the iptables
- * rules stay exactly as generated. The local table must move behind it: it answers for the pod IP
- * at preference 0, and a rule added at 0 goes after it.
+ * Envoy's inbound passthrough source: ISTIO_OUTPUT lets `-s 127.0.0.6/32 -o lo` through before
+ * anything else. Relaying from the pod IP instead, as uid 1337 out lo, matches ISTIO_OUTPUT's
+ * `! -d 127.0.0.1/32 -o lo … --uid-owner 1337 -j ISTIO_IN_REDIRECT`: REDIRECT sends the relay back
+ * to 15006, whose relay is redirected again, endlessly (experiment: one inbound connection made the
+ * proxy log ~30,000 accepts and relays within a second, and the client got no answer). So the
+ * proxy standing in for envoy relays inbound from it (`podtables proxy --inbound-source`).
  */
-async function bindPassthroughSource(ns: string, uid: number): Promise<void> {
-  const ip = (...a: string[]) => inNetnsOk(ns, 'ip', a);
-  await ip('route', 'add', 'local', `${POD_IP}/32`, 'dev', 'lo', 'src', PASSTHROUGH_SRC, 'table', '100');
-  await ip('rule', 'add', 'pref', '10', 'uidrange', `${uid}-${uid}`, 'to', `${POD_IP}/32`, 'lookup', '100');
-  await ip('rule', 'add', 'pref', '100', 'lookup', 'local');
-  await ip('rule', 'del', 'pref', '0', 'lookup', 'local');
-}
+const PASSTHROUGH_SRC = '127.0.0.6';
 
 for (const backend of ['legacy', 'nft'] as Backend[]) {
   test(`istio REDIRECT with real TCP (${backend}): podtables proxy as envoy reads each original destination, excluded ports and ranges and loopback go straight through, a ClusterIP to the pod itself passes envoy twice, each where the simulator says`, async (t) => {
@@ -189,10 +177,9 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...REDIRECT_FLAGS]);
       assert.equal(init.code, 0, init.stderr);
       assert.equal(tablesOf(await save(net.pod, backend, 'ipv4'), 'ipv4', ['nat']), tablesOf(saveRuleset(istioRules(REDIRECT_OPTIONS).v4), 'ipv4', ['nat']), 'the simulator runs the rules the kernel holds');
-      await bindPassthroughSource(net.pod, ENVOY);
       await net.server(net.pod, 'app', [8080, 9090], APP);
       await net.server(net.remote, 'remote', [80, 5432, 9090]);
-      const envoy = net.start(net.pod, [process.execPath, await cliBundle(), 'proxy', '--inbound', '15006', '--outbound', '15001', '--uid', String(ENVOY), '--log-format', 'json']);
+      const envoy = net.start(net.pod, [process.execPath, await cliBundle(), 'proxy', '--inbound', '15006', '--outbound', '15001', '--uid', String(ENVOY), '--inbound-source', PASSTHROUGH_SRC, '--log-format', 'json']);
       await envoy.waitFor((e) => e.event === 'listening' && e.listener === 'outbound' && e.uid === ENVOY);
       const sim = istioSimulator(REDIRECT_OPTIONS, false, true);
       const accepted = (peer: string) => envoy.waitFor((e) => e.event === 'accept' && e.peer === peer, 5000);
