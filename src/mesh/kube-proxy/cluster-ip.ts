@@ -6,7 +6,7 @@ import { rejectTarget } from './marks';
 export function writeClusterIP(g: Gen, v: ServiceView): void {
   const { sp } = v;
   if (v.hasInternal) {
-    g.chains.service('KUBE-SERVICES', sp.clusterIP, sp.protocol, [sp.name, ' cluster IP'], sp.port, v.internalChain);
+    g.chains.service('KUBE-SERVICES', sp.clusterIP, sp.protocol, sp.name, ' cluster IP', sp.port, v.internalChain);
     return;
   }
   const f = v.internalFilter!;

@@ -1,7 +1,7 @@
 /** What the generator's builders share: options, the rule text being written, and per-service decisions. */
 import type { Family } from '../../model/addr';
 import type { TableName } from '../../model/ruleset';
-import type { Categorized, ServicePort } from './model';
+import type { Categorized, Endpoint, ServicePort } from './model';
 import { categorize, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from './model';
 import { writeDnatRule, writeJumpRule, writeRule, writeServiceRule, type Protocol, type RuleSpec } from './rules';
 import { TableText } from './lines';
@@ -44,6 +44,8 @@ export function nodeOptions(o: Partial<NodeOptions> = {}): NodeOptions {
  */
 export class ChainSet {
   readonly tables = new Map<TableName, TableText>();
+  /** The nat table, where nearly every rule goes: kept at hand rather than looked up per rule. */
+  private nat: TableText | undefined = undefined;
   /** `natBytes`: about how many bytes the nat table's rules will take (its buffer then never grows, nor is copied as it does). */
   constructor(
     private readonly family: Family,
@@ -51,9 +53,11 @@ export class ChainSet {
     private readonly natBytes?: number,
   ) {}
   private table(table: TableName): TableText {
+    if (table === 'nat' && this.nat !== undefined) return this.nat;
     let t = this.tables.get(table);
     // The nat table holds nearly every chain: sized for them all up front.
     if (!t) this.tables.set(table, (t = table === 'nat' ? new TableText(this.names, this.natBytes, this.names.start.length) : new TableText(this.names)));
+    if (table === 'nat') this.nat = t;
     return t;
   }
   private id(name: ChainId | string): ChainId {
@@ -67,26 +71,26 @@ export class ChainSet {
   add(table: TableName, name: ChainId | string, spec: RuleSpec): void {
     this.put(table, name, spec, false);
   }
-  /** Append `[-s SOURCE] [COMMENT] [MATCHES] -j TARGET` to a nat chain (see writeJumpRule). */
-  jump(chain: ChainId, source: string | undefined, comment: string | readonly string[] | undefined, matches: string | Uint8Array | undefined, jump: ChainId | string): void {
+  /** Append `[-s SOURCE] [COMMENT [-> ENDPOINT]] [MATCHES] -j TARGET` to a nat chain (see writeJumpRule). */
+  jump(chain: ChainId, source: string | undefined, comment: string | undefined, endpoint: Endpoint | undefined, matches: Uint8Array | undefined, jump: ChainId | string): void {
     const t = this.table('nat');
     const start = t.lines.length;
-    writeJumpRule(t.lines, this.names, this.family, chain, source, comment, matches, jump);
+    writeJumpRule(t.lines, this.names, this.family, chain, source, comment, endpoint, matches, jump);
     t.append(chain, start, t.lines.length);
   }
-  /** Append `-d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j CHAIN` to a nat chain (see writeServiceRule). */
-  service(chain: ChainId | string, destination: string, protocol: Protocol, comment: string | readonly string[], dport: number, jump: ChainId): void {
+  /** Append `-d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j CHAIN` to a nat chain, the comment being `comment` + `suffix` (see writeServiceRule). */
+  service(chain: ChainId | string, destination: string, protocol: Protocol, comment: string, suffix: string, dport: number, jump: ChainId): void {
     const t = this.table('nat');
     const id = this.id(chain);
     const start = t.lines.length;
-    writeServiceRule(t.lines, this.names, this.family, id, destination, protocol, comment, dport, jump);
+    writeServiceRule(t.lines, this.names, this.family, id, destination, protocol, comment, suffix, dport, jump);
     t.append(id, start, t.lines.length);
   }
-  /** Append `-p PROTO [MATCHES] -m PROTO -j DNAT --to-destination IP:PORT` to a nat chain. */
-  dnat(chain: ChainId, protocol: Protocol, matches: string, ip: string, port: number): void {
+  /** Append `-p PROTO [COMMENT] [MATCHES] -m PROTO -j DNAT --to-destination IP:PORT` to a nat chain. */
+  dnat(chain: ChainId, protocol: Protocol, comment: string | undefined, matches: string, ip: string, port: number): void {
     const t = this.table('nat');
     const start = t.lines.length;
-    writeDnatRule(t.lines, this.names, this.family, chain, protocol, matches, ip, port);
+    writeDnatRule(t.lines, this.names, this.family, chain, protocol, comment, matches, ip, port);
     t.append(chain, start, t.lines.length);
   }
   /** Insert a rule at the head of a chain, as `iptables -I` does. */

@@ -11,9 +11,11 @@ import { EXT, FW } from './names';
 /** KUBE-SERVICES, KUBE-PROXY-FIREWALL and KUBE-EXTERNAL-SERVICES rules for the ingress IPs. */
 export function writeLoadBalancerIPs(g: Gen, v: ServiceView): void {
   const { sp } = v;
-  for (const ip of sp.loadBalancerIPs) {
+  // Indexed loops: see writeExternalIPs.
+  for (let i = 0; i < sp.loadBalancerIPs.length; i++) {
+    const ip = sp.loadBalancerIPs[i];
     const base = { protocol: sp.protocol, destination: ip, dport: sp.port };
-    if (v.cat.any) g.chains.service('KUBE-SERVICES', ip, sp.protocol, `${sp.name} loadbalancer IP`, sp.port, v.loadBalancerChain);
+    if (v.cat.any) g.chains.service('KUBE-SERVICES', ip, sp.protocol, sp.name, ' loadbalancer IP', sp.port, v.loadBalancerChain);
     if (v.usesFwChain)
       g.chains.add('filter', 'KUBE-PROXY-FIREWALL', { ...base, comment: `${sp.name} traffic not accepted by ${g.names.text(g.names.sibling(sp.svc, FW))}`, jump: 'DROP' });
   }

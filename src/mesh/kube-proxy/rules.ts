@@ -9,7 +9,8 @@
  */
 import { formatCidr, parseCidr, type Family } from '../../model/addr';
 import { saveString } from '../../extensions/util';
-import type { LineBuffer } from './lines';
+import { putBytes, putNumber, putText, type LineBuffer } from './lines';
+import type { Endpoint } from './model';
 import type { ChainId, ChainNames } from './names';
 
 /**
@@ -49,95 +50,142 @@ const DNAT_HEAD = {
   udp: new TextEncoder().encode(`${PROTOCOL.udp}${PROTOCOL_MATCH.udp} -j DNAT --to-destination `),
   sctp: new TextEncoder().encode(`${PROTOCOL.sctp}${PROTOCOL_MATCH.sctp} -j DNAT --to-destination `),
 };
+/** What a DNAT rule has between its other matches and its address, per protocol, as bytes. */
+const DNAT_TAIL = {
+  tcp: new TextEncoder().encode(`${PROTOCOL_MATCH.tcp} -j DNAT --to-destination `),
+  udp: new TextEncoder().encode(`${PROTOCOL_MATCH.udp} -j DNAT --to-destination `),
+  sctp: new TextEncoder().encode(`${PROTOCOL_MATCH.sctp} -j DNAT --to-destination `),
+};
+
+/**
+ * Room for a rule's fixed words, chain names and numbers; its texts (addresses, comments, match
+ * words) need three bytes per character besides. Each writer reserves the room for its whole
+ * rule once and then writes piece by piece at a position it keeps (see putText).
+ */
+const RULE_ROOM = 512;
+
+/** `-A ` at the start of a rule (stored directly: the shortest pieces cost more as a copy's call than as bytes). */
+function dashA(b: Uint8Array, at: number): number {
+  b[at] = 45;
+  b[at + 1] = 65;
+  b[at + 2] = 32;
+  return at + 3;
+}
+
+/** ` -j ` before a target. */
+function dashJ(b: Uint8Array, at: number): number {
+  b[at] = 32;
+  b[at + 1] = 45;
+  b[at + 2] = 106;
+  b[at + 3] = 32;
+  return at + 4;
+}
+
+/** The room a rule needs whose texts have `characters` characters in all (comments twice over: an escaped quote takes two bytes). */
+const room = (characters: number): number => RULE_ROOM + 6 * characters;
+
+/** The length of an optional text (a number, not the text: the writers pass strings and bytes, which would make one helper see many shapes). */
+const len = (s: string | undefined): number => (s === undefined ? 0 : s.length);
 
 /** Write one rule line: `-A CHAIN` and the spec in saveRuleSpec's order (addresses, protocol, matches, target). */
 export function writeRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, s: RuleSpec): void {
-  out.write('-A ');
-  names.write(chain, out);
-  if (s.source !== undefined) writeAddress(out, ' -s ', s.source, !!s.notSource, family);
-  if (s.destination !== undefined) writeAddress(out, ' -d ', s.destination, !!s.notDestination, family);
-  if (s.protocol) out.write(PROTOCOL[s.protocol]);
-  if (s.comment !== undefined) writeComment(out, s.comment);
-  if (s.matches) out.write(s.matches);
+  const comment = s.comment;
+  let commentLength = 0;
+  if (typeof comment === 'string') commentLength = comment.length;
+  else if (comment !== undefined) for (const p of comment) commentLength += p.length;
+  out.reserve(room(len(s.source) + len(s.destination) + len(s.matches) + (typeof s.jump === 'string' ? s.jump.length : 0) + len(s.target) + commentLength));
+  const b = out.bytes;
+  let at = dashA(b, out.length);
+  at = names.put(chain, b, at);
+  if (s.source !== undefined) at = putAddress(b, at, ' -s ', s.source, !!s.notSource, family);
+  if (s.destination !== undefined) at = putAddress(b, at, ' -d ', s.destination, !!s.notDestination, family);
+  if (s.protocol) at = putText(b, at, PROTOCOL[s.protocol]);
+  if (comment !== undefined) at = typeof comment === 'string' ? putComment(b, at, comment, '', undefined) : putCommentParts(b, at, comment);
+  if (s.matches) at = putText(b, at, s.matches);
   if (s.protocol && s.dport !== undefined) {
-    out.write(PROTOCOL_MATCH[s.protocol]);
-    out.write(' --dport ');
-    out.writeNumber(s.dport);
+    at = putText(b, at, PROTOCOL_MATCH[s.protocol]);
+    at = putText(b, at, ' --dport ');
+    at = putNumber(b, at, s.dport);
   }
   if (s.jump !== undefined && s.jump !== '') {
-    out.write(' -j ');
-    if (typeof s.jump === 'number') names.write(s.jump, out);
-    else out.write(s.jump);
-  } else if (s.target) out.write(s.target);
-  out.write('\n');
+    at = dashJ(b, at);
+    at = typeof s.jump === 'number' ? names.put(s.jump, b, at) : putText(b, at, s.jump);
+  } else if (s.target) at = putText(b, at, s.target);
+  b[at] = 10;
+  out.length = at + 1;
 }
 
 /**
  * `-A CHAIN [-s SOURCE] [COMMENT] [MATCHES] -j TARGET` as writeRule writes it, from arguments: the
  * rules of KUBE-SVC and KUBE-SEP chains, three per endpoint. Builders' spec objects come in a
  * dozen shapes, which makes every property read in writeRule a megamorphic lookup; these rules
- * are most of a node's.
+ * are most of a node's. The comment is `comment`, then ` -> IP:PORT` of `endpoint` if given.
  */
-export function writeJumpRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, source: string | undefined, comment: string | readonly string[] | undefined, matches: string | Uint8Array | undefined, jump: ChainId | string): void {
-  out.write('-A ');
-  names.write(chain, out);
-  if (source !== undefined) writeAddress(out, ' -s ', source, false, family);
-  if (comment !== undefined) writeComment(out, comment);
-  if (typeof matches === 'string') out.write(matches);
-  else if (matches !== undefined) out.copy(matches, 0, matches.length);
-  out.write(' -j ');
-  if (typeof jump === 'number') names.write(jump, out);
-  else out.write(jump);
-  out.write('\n');
+export function writeJumpRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, source: string | undefined, comment: string | undefined, endpoint: Endpoint | undefined, matches: Uint8Array | undefined, jump: ChainId | string): void {
+  out.reserve(room(len(source) + len(comment) + (endpoint === undefined ? 0 : endpoint.ip.length) + (matches === undefined ? 0 : matches.length) + (typeof jump === 'string' ? jump.length : 0)));
+  const b = out.bytes;
+  let at = dashA(b, out.length);
+  at = names.put(chain, b, at);
+  if (source !== undefined) at = putAddress(b, at, ' -s ', source, false, family);
+  if (comment !== undefined) at = putComment(b, at, comment, '', endpoint);
+  if (matches !== undefined) at = putBytes(b, at, matches);
+  at = dashJ(b, at);
+  at = typeof jump === 'number' ? names.put(jump, b, at) : putText(b, at, jump);
+  b[at] = 10;
+  out.length = at + 1;
 }
 
-/** `-A CHAIN -d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j TARGET` as writeRule writes it (see writeJumpRule): a Service address's dispatch rule, one per port and address. */
-export function writeServiceRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, destination: string, protocol: Protocol, comment: string | readonly string[], dport: number, jump: ChainId): void {
-  out.write('-A ');
-  names.write(chain, out);
-  writeAddress(out, ' -d ', destination, false, family);
-  out.write(PROTOCOL[protocol]);
-  writeComment(out, comment);
-  out.write(PROTOCOL_MATCH[protocol]);
-  out.write(' --dport ');
-  out.writeNumber(dport);
-  out.write(' -j ');
-  names.write(jump, out);
-  out.write('\n');
+/** `-A CHAIN -d ADDRESS -p PROTO COMMENT -m PROTO --dport PORT -j TARGET` as writeRule writes it (see writeJumpRule): a Service address's dispatch rule, one per port and address. The comment is `comment` then `suffix`. */
+export function writeServiceRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, destination: string, protocol: Protocol, comment: string, suffix: string, dport: number, jump: ChainId): void {
+  out.reserve(room(destination.length + comment.length + suffix.length));
+  const b = out.bytes;
+  let at = dashA(b, out.length);
+  at = names.put(chain, b, at);
+  at = putAddress(b, at, ' -d ', destination, false, family);
+  at = putText(b, at, PROTOCOL[protocol]);
+  at = putComment(b, at, comment, suffix, undefined);
+  at = putText(b, at, PROTOCOL_MATCH[protocol]);
+  at = putText(b, at, ' --dport ');
+  at = putNumber(b, at, dport);
+  at = dashJ(b, at);
+  at = names.put(jump, b, at);
+  b[at] = 10;
+  out.length = at + 1;
 }
 
-/** `-A CHAIN -p PROTO [MATCHES] -m PROTO -j DNAT --to-destination ADDRESS:PORT` (a DNAT rule with `-p` loads its protocol match): the last rule of a KUBE-SEP chain. */
-export function writeDnatRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, protocol: Protocol, matches: string, ip: string, port: number): void {
-  out.write('-A ');
-  names.write(chain, out);
-  if (matches) {
-    out.write(PROTOCOL[protocol]);
-    out.write(matches);
-    out.write(PROTOCOL_MATCH[protocol]);
-    out.write(' -j DNAT --to-destination ');
-  } else {
-    const head = DNAT_HEAD[protocol];
-    out.copy(head, 0, head.length);
-  }
-  if (family === 'ipv6') out.write('[');
-  writeIP(out, ip, family);
-  out.write(family === 'ipv6' ? ']:' : ':');
-  out.writeNumber(port);
-  out.write('\n');
+/**
+ * `-A CHAIN -p PROTO [COMMENT] [MATCHES] -m PROTO -j DNAT --to-destination ADDRESS:PORT` (a DNAT
+ * rule with `-p` loads its protocol match): the last rule of a KUBE-SEP chain.
+ */
+export function writeDnatRule(out: LineBuffer, names: ChainNames, family: Family, chain: ChainId, protocol: Protocol, comment: string | undefined, matches: string, ip: string, port: number): void {
+  out.reserve(room(len(comment) + matches.length + ip.length));
+  const b = out.bytes;
+  let at = dashA(b, out.length);
+  at = names.put(chain, b, at);
+  if (comment !== undefined || matches !== '') {
+    at = putText(b, at, PROTOCOL[protocol]);
+    if (comment !== undefined) at = putComment(b, at, comment, '', undefined);
+    at = putText(b, at, matches);
+    at = putBytes(b, at, DNAT_TAIL[protocol]);
+  } else at = putBytes(b, at, DNAT_HEAD[protocol]);
+  if (family === 'ipv6') b[at++] = 91;
+  at = putText(b, at, family === 'ipv4' && canonicalQuad(ip) ? ip : ipText(ip, family));
+  if (family === 'ipv6') b[at++] = 93;
+  b[at++] = 58;
+  at = putNumber(b, at, port);
+  b[at] = 10;
+  out.length = at + 1;
 }
 
 /** `[!] flag ADDRESS/PREFIX`; iptables-save leaves out the any-address unless it is negated. */
-function writeAddress(out: LineBuffer, flag: string, text: string, invert: boolean, family: Family): void {
+function putAddress(b: Uint8Array, at: number, flag: string, text: string, invert: boolean, family: Family): number {
   const host = family === 'ipv4' && canonicalQuad(text);
   const t = host ? text : cidrText(text, family);
-  if (!invert && (t === '0.0.0.0/0' || t === '::/0')) return;
-  out.write(invert ? ' !' + flag : flag);
-  out.write(t);
-  if (host) out.write('/32');
-}
-
-function writeIP(out: LineBuffer, text: string, family: Family): void {
-  out.write(family === 'ipv4' && canonicalQuad(text) ? text : ipText(text, family));
+  if (!invert && (t === '0.0.0.0/0' || t === '::/0')) return at;
+  if (invert) at = putText(b, at, ' !');
+  at = putText(b, at, flag);
+  at = putText(b, at, t);
+  return host ? putText(b, at, '/32') : at;
 }
 
 // How xtables_save_string prints a text: bare, quoted, or quoted with escapes.
@@ -145,7 +193,9 @@ const BARE = 0;
 const QUOTED = 1;
 const ESCAPED = 2;
 
+/** The quoting of a text whose earlier parts need `q`, once `s` follows them. */
 function quoting(s: string, q: number): number {
+  if (q === ESCAPED) return q;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 34 || c === 39 || c === 92) return ESCAPED;
@@ -155,24 +205,62 @@ function quoting(s: string, q: number): number {
   return q;
 }
 
-/** `-m comment --comment TEXT` from the parts of TEXT, quoted as saveString quotes the whole (a test holds them equal). */
-export function writeComment(out: LineBuffer, comment: string | readonly string[]): void {
-  const parts = typeof comment === 'string' ? [comment] : comment;
+const encoder = new TextEncoder();
+const COMMENT_BARE = encoder.encode(' -m comment --comment ');
+const COMMENT_QUOTED = encoder.encode(' -m comment --comment "');
+const ARROW = ' -> ';
+
+/** `ip:port`, IPv6 in brackets, as endpoints are shown in comments (Endpoint.text, not made). */
+function putEndpoint(b: Uint8Array, at: number, e: Endpoint): number {
+  const v6 = e.ip.includes(':');
+  if (v6) b[at++] = 91;
+  at = putText(b, at, e.ip);
+  if (v6) b[at++] = 93;
+  b[at++] = 58;
+  return putNumber(b, at, e.port);
+}
+
+/**
+ * `-m comment --comment TEXT` for TEXT = `text` + `suffix` (+ ` -> IP:PORT` of `endpoint`), quoted
+ * as saveString quotes the whole (a test holds them equal), without making TEXT.
+ */
+function putComment(b: Uint8Array, at: number, text: string, suffix: string, endpoint: Endpoint | undefined): number {
+  let q = quoting(suffix, quoting(text, BARE));
+  // An endpoint's text has dots or colons: it is quoted at least.
+  if (endpoint !== undefined && q === BARE) q = QUOTED;
+  if (q === BARE && text.length + suffix.length === 0) q = QUOTED;
+  if (q === ESCAPED) return putText(b, at, commentMatch(text + suffix + (endpoint === undefined ? '' : ARROW + endpoint.text)));
+  at = putBytes(b, at, q === BARE ? COMMENT_BARE : COMMENT_QUOTED);
+  at = putText(b, at, text);
+  at = putText(b, at, suffix);
+  if (endpoint !== undefined) at = putEndpoint(b, putText(b, at, ARROW), endpoint);
+  if (q === QUOTED) b[at++] = 34;
+  return at;
+}
+
+/** putComment of a text given as any number of parts. */
+function putCommentParts(b: Uint8Array, at: number, parts: readonly string[]): number {
   let q = BARE;
   let length = 0;
   for (const p of parts) {
     q = quoting(p, q);
     length += p.length;
-    if (q === ESCAPED) break;
   }
   if (length === 0 && q === BARE) q = QUOTED;
-  if (q === ESCAPED) {
-    out.write(commentMatch(parts.join('')));
-    return;
-  }
-  out.write(q === BARE ? ' -m comment --comment ' : ' -m comment --comment "');
-  for (const p of parts) out.write(p);
-  if (q === QUOTED) out.write('"');
+  if (q === ESCAPED) return putText(b, at, commentMatch(parts.join('')));
+  at = putBytes(b, at, q === BARE ? COMMENT_BARE : COMMENT_QUOTED);
+  for (const p of parts) at = putText(b, at, p);
+  if (q === QUOTED) b[at++] = 34;
+  return at;
+}
+
+/** `-m comment --comment TEXT` from the parts of TEXT, quoted as saveString quotes the whole (a test holds them equal). */
+export function writeComment(out: LineBuffer, comment: string | readonly string[]): void {
+  const parts = typeof comment === 'string' ? [comment] : comment;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  out.reserve(64 + 6 * n);
+  out.length = putCommentParts(out.bytes, out.length, parts);
 }
 
 /** `-m comment --comment TEXT`, quoted as xtables_save_string quotes it. */

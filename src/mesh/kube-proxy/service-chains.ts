@@ -43,6 +43,6 @@ function writeDispatch(g: Gen, v: ServiceView, chain: ChainId, eps: Endpoint[]):
   for (let i = 0; i < eps.length; i++) {
     const e = eps[i];
     const n = eps.length - i;
-    g.chains.jump(chain, undefined, g.largeCluster ? undefined : [sp.name, ' -> ', e.text], n > 1 ? statisticBytes(n) : undefined, e.chain);
+    g.chains.jump(chain, undefined, g.largeCluster ? undefined : sp.name, e, n > 1 ? statisticBytes(n) : undefined, e.chain);
   }
 }

@@ -18,7 +18,8 @@ const K = Int32Array.from([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-const INIT = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+// As 32-bit integers: half of them are above 2^30, which a plain array holds as doubles.
+const INIT = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 
 const W = new Int32Array(64);
 const state = new Int32Array(8);
@@ -32,11 +33,20 @@ export const paddedLength = (length: number): number => (((length + 8) >> 6) + 1
  * caller's buffer is hashed in place, with no copy. The returned array is reused by the next call.
  */
 export function sha256Words(bytes: Uint8Array, length: number): Int32Array {
+  const padded = pad(bytes, length);
+  for (let i = 0; i < 8; i++) state[i] = INIT[i];
+  for (let off = 0; off < padded; off += 64) compress(bytes, off);
+  return state;
+}
+
+/** Write the padding after the message `bytes[0..length)` and return the padded length. */
+function pad(bytes: Uint8Array, length: number): number {
   // Padding: 0x80, zeros, then the bit length in the last 8 bytes of a 64-byte block.
   const padded = paddedLength(length);
   if (bytes.length < padded) throw new RangeError(`sha256Words: a ${length}-byte message needs a ${padded}-byte buffer`);
-  bytes.fill(0, length, padded);
   bytes[length] = 0x80;
+  // zeros by hand: fill's call costs more than the few dozen bytes
+  for (let i = length + 1; i < padded - 5; i++) bytes[i] = 0;
   const bits = length * 8;
   bytes[padded - 4] = bits >>> 24;
   bytes[padded - 3] = (bits >>> 16) & 255;
@@ -44,9 +54,7 @@ export function sha256Words(bytes: Uint8Array, length: number): Int32Array {
   bytes[padded - 1] = bits & 255;
   // Lengths above 2^29 bytes would need the upper length word; chain names are far shorter.
   bytes[padded - 5] = Math.floor(length / 0x20000000) & 255;
-  for (let i = 0; i < 8; i++) state[i] = INIT[i];
-  for (let off = 0; off < padded; off += 64) compress(bytes, off);
-  return state;
+  return padded;
 }
 
 function compress(b: Uint8Array, off: number): void {
