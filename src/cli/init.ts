@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { Family } from '../model/addr';
 import type { Issue } from '../model/issue';
 import type { LinkerdFlags, LinkerdOptions } from '../mesh/linkerd';
-import type { ApplyTarget, StartedRestore } from '../kernel/apply';
+import type { ApplyTarget } from '../kernel/apply';
 import type { BackendMode } from '../kernel/backend';
 import { addFlags, quickFlags, type FlagSpec } from './flags';
 import { CliError, writeOut } from './io';
@@ -206,45 +206,15 @@ type InitLinkerdOpts = CommonOpts & Record<string, unknown> & { simulate?: boole
 
 async function initLinkerdAction(o: InitLinkerdOpts): Promise<void> {
   const { logger, families, mode } = checkCommon(o);
-  // each family's iptables-restore starts now and waits for its input while the flags are
-  // checked and the rules worked out, so its own start-up is off the path a pod waits on;
-  // whatever stops us before the rules are known gives it nothing, and nothing is committed
-  const early = o.simulate ? [] : await startFamilies(o, mode, families, logger);
-  try {
-    const { options } = await linkerdOptions(o);
-    const closeWait = o.timeoutCloseWaitSecs;
-    if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
-    await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }, early));
-  } finally {
-    const { releaseRestores } = await import('../kernel/apply');
-    await releaseRestores(early.map((e) => e.started));
-  }
+  const { options } = await linkerdOptions(o);
+  const closeWait = o.timeoutCloseWaitSecs;
+  if (!/^\d+$/.test(closeWait)) throw new CliError(`--timeout-close-wait-secs: invalid number "${closeWait}"\nnothing was changed`);
+  await kernelErrors(() => initLinkerd(o, options, { logger, families, mode, simulate: !!o.simulate, closeWait: Number(closeWait) }));
 }
 
-/** A family's target and its restore, started ahead (or why the target could not be had). */
-interface Early {
-  target?: ApplyTarget;
-  started?: StartedRestore;
-  error?: unknown;
-}
-
-async function startFamilies(o: CommonOpts, mode: BackendMode, families: Family[], logger: Logger): Promise<Early[]> {
-  const { startRestore } = await import('../kernel/apply');
-  return Promise.all(
-    families.map(async (family): Promise<Early> => {
-      try {
-        const target = await resolveTarget(o, mode, family, logger);
-        return { target, started: startRestore(target, { thenSave: true }) };
-      } catch (error) {
-        return { error };
-      }
-    }),
-  );
-}
-
-async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }, early: Early[]): Promise<void> {
+async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: Logger; families: Family[]; mode: BackendMode; simulate: boolean; closeWait: number }): Promise<void> {
   const { linkerdPlan } = await import('../mesh/linkerd');
-  const { applyOwnedChains, readTable, readTableText, planApply, tableBlock } = await import('../kernel/apply');
+  const { applyFreshFamilies, applyOwnedChains, readTable, readTableText, planApply, tableBlock } = await import('../kernel/apply');
   const { logger } = r;
   if (r.closeWait && !r.simulate) {
     const key = 'net.netfilter.nf_conntrack_tcp_timeout_close_wait';
@@ -262,13 +232,20 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
     }
     logger.log('info', `${key} = ${r.closeWait}`);
   }
+  // each family's target (or why there is none) and rules
+  const targets = await Promise.all(r.families.map((family) => resolveTarget(o, r.mode, family, logger).then((target) => ({ target }), (error: unknown) => ({ target: undefined, error }))));
+  const plans = r.families.map((family) => linkerdPlan(options, family));
+  // A pod's namespace is new: every family's first transaction in one process run to its end
+  // (families whose target could not be had are left to fail below, with their own message)
+  const ready = targets.flatMap((t, i) => (t.target ? [i] : []));
+  const fresh = r.simulate ? [] : applyFreshFamilies(ready.map((i) => targets[i].target!), ready.map((i) => plans[i]));
+  const freshOf = (i: number) => fresh[ready.indexOf(i)];
   // families run side by side: each is its own transaction, and start-up time is what a pod waits on
   const results = await Promise.allSettled(
     r.families.map(async (family, i) => {
-      const e = early[i];
-      if (e?.error) throw e.error;
-      const target = e?.target ?? (await resolveTarget(o, r.mode, family, logger));
-      const plan = linkerdPlan(options, family);
+      const { target, error } = targets[i] as { target?: ApplyTarget; error?: unknown };
+      if (!target) throw error;
+      const plan = plans[i];
       if (r.simulate) {
         const live = await readTable(target, 'nat').catch(() => undefined);
         if (!live) logger.log('warn', `cannot read the live nat table with ${target.bins.save}; showing the change for an empty one`, { family });
@@ -277,7 +254,8 @@ async function initLinkerd(o: CommonOpts, options: LinkerdOptions, r: { logger: 
         if (p.text) process.stdout.write(p.text);
         return;
       }
-      const res = await applyOwnedChains(target, plan, e?.started);
+      const f = freshOf(i);
+      const res = f?.result ?? (await applyOwnedChains(target, plan, undefined, !!f?.tried));
       for (const a of res.actions) logger.log('info', a, { family });
       if (res.text) logger.log('debug', `${target.bins.restore} --noflush input:\n${res.text}`, { family });
       else logger.log('info', 'already configured: nothing changed', { family });

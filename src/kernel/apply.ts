@@ -15,7 +15,7 @@ import type { Family } from '../model/addr';
 import type { Chain, Rule, Table, TableName } from '../model/ruleset';
 import { getChain, getTable, isBuiltin } from '../model/ruleset';
 import { saveRuleSpec } from '../syntax/save';
-import { runIn, startIn, type Binaries } from './backend';
+import { runIn, runInSync, startIn, type Binaries } from './backend';
 import type { Started } from './exec';
 
 /** A rule a tool owns in a built-in chain: a jump into one of its chains, or any other rule. */
@@ -250,28 +250,19 @@ function waitArgs(wait: ApplyTarget['wait']): string[] {
   return wait === true ? ['-w'] : ['-w', String(wait)];
 }
 
-/** What a started restore is: a bare restore, or one that becomes the save once it has committed. */
-export interface StartedRestore {
-  started: Started;
-  thenSave: boolean;
-}
+/** A restore started before its input is known. */
+export type StartedRestore = Started;
 
-// sh runs the restore and, only when it has committed, prints the marker and becomes the save:
-// the table as it is after the change, without a process started for it afterwards
-const RESTORE_THEN_SAVE = 'save=$1; shift; "$0" "$@" >/dev/null || exit; echo restored; exec "$save"';
+/** What applyFreshFamilies' script prints once a family's restore has committed, before its save. */
 const RESTORED = 'restored\n';
 
 /**
  * An iptables-restore --noflush started before its input is known (it waits on stdin, holding no
- * lock), so that its start-up overlaps with working out the rules. Finished with no text, it
- * commits nothing. With `thenSave`, a plain iptables-save follows in the same child once the
- * restore has committed (through sh), and the apply returns its output.
+ * lock), so that its start-up overlaps with working out the rules (a CNI ADD's API requests).
+ * Finished with no text, it commits nothing.
  */
-export function startRestore(t: ApplyTarget, opts: { thenSave?: boolean } = {}): StartedRestore {
-  const args = ['--noflush', ...waitArgs(t.wait)];
-  const limit = { timeoutMs: 10 * 60_000 };
-  if (opts.thenSave) return { started: startIn(t.netns, 'sh', ['-c', RESTORE_THEN_SAVE, t.bins.restore, t.bins.save, ...args], limit), thenSave: true };
-  return { started: startIn(t.netns, t.bins.restore, args, { ...limit, discardStdout: true }), thenSave: false };
+export function startRestore(t: ApplyTarget): StartedRestore {
+  return startIn(t.netns, t.bins.restore, ['--noflush', ...waitArgs(t.wait)], { timeoutMs: 10 * 60_000, discardStdout: true });
 }
 
 /**
@@ -279,18 +270,14 @@ export function startRestore(t: ApplyTarget, opts: { thenSave?: boolean } = {}):
  * waiting is given nothing and commits nothing; one already given its text is only awaited.
  */
 export async function releaseRestores(started: readonly (StartedRestore | undefined)[]): Promise<void> {
-  await Promise.all(started.map((s) => s?.started.finish('').catch(() => undefined)));
+  await Promise.all(started.map((s) => s?.finish('').catch(() => undefined)));
 }
 
-/** Give a started restore its text (or start one): its exit code, its messages, and the save that followed it, if any. */
-async function runRestore(t: ApplyTarget, text: string, s: StartedRestore = startRestore(t)): Promise<{ code: number; stderr: string; after?: string }> {
-  const r = await s.started.finish(text).catch((e: NodeJS.ErrnoException) => {
+/** Give a started restore its text (or start one): its exit code and its messages. */
+async function runRestore(t: ApplyTarget, text: string, s: StartedRestore = startRestore(t)): Promise<{ code: number; stderr: string }> {
+  return s.finish(text).catch((e: NodeJS.ErrnoException) => {
     throw new ApplyError(`cannot run ${t.bins.restore}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
   });
-  if (!s.thenSave) return r;
-  if (!r.stdout.startsWith(RESTORED)) return { code: r.code || 1, stderr: r.stderr };
-  // committed; a save that failed leaves `after` unknown, and the caller reads the table itself
-  return { code: 0, stderr: '', after: r.code === 0 ? r.stdout.slice(RESTORED.length) : undefined };
 }
 
 /** Load restore text with --noflush in one transaction. */
@@ -309,28 +296,81 @@ export interface ApplyResult {
   actions: string[];
   /** The restore text sent (null when nothing had to change). */
   text: string | null;
-  /** The whole save dump right after the change, when the started restore was asked for it. */
+  /** The whole save dump right after the change, where applyFreshFamilies made it. */
   after?: string;
 }
 
 /**
  * Refill our chains and keep exactly one jump into each, in one transaction; nothing else changes.
- * `started` is a restore from startRestore, used for the first transaction tried (and, when it
- * was started with `thenSave` and that transaction committed, the result carries the save after it).
+ * `started` is a restore from startRestore, used for the first transaction tried.
  */
-export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet, started?: StartedRestore): Promise<ApplyResult> {
+export async function applyOwnedChains(t: ApplyTarget, owned: OwnedSet, started?: StartedRestore, freshTried = false): Promise<ApplyResult> {
   // A pod's namespace is new when its init container or CNI ADD runs: try the transaction that
   // installs everything without reading the table first. If any of our chains is there, the
   // kernel refuses it whole; then read, diff and apply as below. One process instead of two.
-  const fresh = planFresh(owned, t.family);
+  // (`freshTried`: applyFreshFamilies tried it already.)
+  const fresh = freshTried ? null : planFresh(owned, t.family);
   if (fresh?.text) {
     const r = await runRestore(t, fresh.text, started);
-    if (r.code === 0) return { changed: true, actions: fresh.actions, text: fresh.text, after: r.after };
+    if (r.code === 0) return { changed: true, actions: fresh.actions, text: fresh.text };
   } else if (started) await runRestore(t, '', started);
   const { table } = await readTable(t, owned.table);
   const plan = planApply(table, owned, t.family);
   if (plan.text) await restoreNoflush(t, plan.text);
   return { changed: !!plan.text, actions: plan.actions, text: plan.text };
+}
+
+/** Ends each family's rules inside applyFreshFamilies' script (rules that hold it as a line are not tried there). */
+const RULES_END = 'PODTABLES_RULES_END';
+
+/**
+ * applyOwnedChains' first transaction (planFresh) for several families at once, as a pod's init
+ * container needs it: one sh, run to its end without streams, runs each family's restore and,
+ * once it has committed, its save, the families side by side. (Under legacy their restores still
+ * commit one after the other: they share the xtables lock.) One process to start and wait for
+ * instead of one per family with three pipes each: what a pod waits on. Per family, the result
+ * whether it was tried, and the result when its transaction committed (with the save after it when
+ * that worked). Where it was tried and did not commit (a chain of ours is there already, or it
+ * could not run), the caller reads and diffs, with applyOwnedChains(…, freshTried). Targets that
+ * differ in namespace or wait are not tried.
+ */
+export function applyFreshFamilies(targets: readonly ApplyTarget[], owned: readonly OwnedSet[]): { tried: boolean; result?: ApplyResult }[] {
+  const results: { tried: boolean; result?: ApplyResult }[] = targets.map(() => ({ tried: false }));
+  const lines: string[] = [];
+  const bins: string[] = [];
+  const tried: { at: number; plan: Plan }[] = [];
+  const waits = new Set(targets.map((t) => JSON.stringify(waitArgs(t.wait))));
+  if (!targets.length || waits.size > 1 || new Set(targets.map((t) => t.netns)).size > 1) return results;
+  const args = ['--noflush', ...waitArgs(targets[0].wait)].join(' ');
+  targets.forEach((t, i) => {
+    const plan = planFresh(owned[i], t.family);
+    if (!plan?.text || plan.text.split('\n').includes(RULES_END)) return;
+    // the binaries are positional parameters (a path is never read as shell words); family k
+    // writes its output to descriptors 3+2k and 4+2k; `|| exit` keeps the save and the marker
+    // from a restore that failed
+    const k = tried.length;
+    const [restore, save] = [bins.push(t.bins.restore), bins.push(t.bins.save)];
+    lines.push(`{ "\${${restore}}" ${args} >/dev/null <<'${RULES_END}' || exit`, plan.text.replace(/\n$/, ''), RULES_END, `echo restored; exec "\${${save}}"; } >&${3 + 2 * k} 2>&${4 + 2 * k} & p${k}=$!`);
+    tried.push({ at: i, plan });
+  });
+  if (!tried.length) return results;
+  lines.push(tried.map((_, k) => `wait $p${k}; c${k}=$?`).join('; '), `echo ${tried.map((_, k) => `$c${k}`).join(' ')}`);
+  let r: ReturnType<typeof runInSync>;
+  try {
+    r = runInSync(targets[0].netns, 'sh', ['-c', lines.join('\n'), 'sh', ...bins], { extra: 2 * tried.length, timeoutMs: 10 * 60_000 });
+  } catch {
+    // no sh (or nsenter) to run: each family goes the long way, which says what is missing
+    return results;
+  }
+  const codes = r.stdout.trim().split(' ').map(Number);
+  tried.forEach(({ at, plan }, k) => {
+    results[at].tried = true;
+    const out = r.extra[2 * k] ?? '';
+    if (!out.startsWith(RESTORED)) return;
+    // committed; a save that failed leaves `after` unknown, and the caller reads the table itself
+    results[at].result = { changed: true, actions: plan.actions, text: plan.text, after: codes[k] === 0 ? out.slice(RESTORED.length) : undefined };
+  });
+  return results;
 }
 
 /** Remove our chains and the jumps into them, in one transaction. */

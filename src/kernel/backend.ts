@@ -2,7 +2,7 @@
  * Which iptables binaries to run (legacy, nft, the distribution's default, or given paths), and
  * running them inside a network namespace named or given by path.
  */
-import { run, start, type RunOptions, type RunResult, type Started } from './exec';
+import { run, runSync, start, type RunOptions, type RunResult, type Started, type SyncResult } from './exec';
 import type { Family } from '../model/addr';
 
 /** How the user chose the variant; `auto` looks at what the namespace already holds. */
@@ -51,6 +51,11 @@ export function runIn(netns: string | undefined, cmd: string, args: string[], op
 /** Start a binary in the namespace (or here), to be given its standard input later. */
 export function startIn(netns: string | undefined, cmd: string, args: string[], opts: Omit<RunOptions, 'input'> = {}): Started {
   return netns ? start('nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args], opts) : start(cmd, args, opts);
+}
+
+/** runSync in the namespace (or here). */
+export function runInSync(netns: string | undefined, cmd: string, args: string[], opts: Parameters<typeof runSync>[2] = {}): SyncResult {
+  return netns ? runSync('nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args], opts) : runSync(cmd, args, opts);
 }
 
 /** Whether a save dump holds anything beyond empty built-in chains with ACCEPT policies. */
