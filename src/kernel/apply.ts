@@ -328,9 +328,9 @@ const RULES_END = 'PODTABLES_RULES_END';
  * container needs it: one sh, run to its end without streams, runs each family's restore and,
  * once it has committed, its save, the families side by side. (Under legacy their restores still
  * commit one after the other: they share the xtables lock.) One process to start and wait for
- * instead of one per family with three pipes each: what a pod waits on. Per family, the result
- * whether it was tried, and the result when its transaction committed (with the save after it when
- * that worked). Where it was tried and did not commit (a chain of ours is there already, or it
+ * instead of one per family with three pipes each: what a pod waits on. Per family: whether it
+ * was tried, and the result when its transaction committed (with the save after it when that
+ * worked). Where it was tried and did not commit (a chain of ours is there already, or it
  * could not run), the caller reads and diffs, with applyOwnedChains(…, freshTried). Targets that
  * differ in namespace or wait are not tried.
  */

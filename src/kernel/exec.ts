@@ -1,4 +1,4 @@
-/** Running system binaries with argument arrays (never a shell), with a time limit. */
+/** Running system binaries with argument arrays (a shell only where a caller runs sh with a script of its own), with a time limit. */
 import { spawn, spawnSync } from 'node:child_process';
 
 export interface RunResult {
