@@ -23,9 +23,11 @@ RUN node scripts/build.mjs \
 FROM node:20-bookworm-slim
 # iptables brings both backends (xtables-legacy-multi, xtables-nft-multi); nsenter (for --netns)
 # and setpriv come with util-linux, which the base image has; procps brings sysctl (for
-# --timeout-close-wait-secs with --netns); libcap2-bin only to set file caps.
+# --timeout-close-wait-secs with --netns); iproute2 brings ip (`init istio`: the TPROXY policy
+# route, and ::6 on lo with --dual-stack; run it as uid 0, as istio-init runs, since ip drops file
+# capabilities it was not also given as inheritable); libcap2-bin only to set file caps.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables procps libcap2-bin \
+ && apt-get install -y --no-install-recommends iptables procps iproute2 libcap2-bin \
  && setcap cap_net_admin,cap_net_raw+ep /usr/sbin/xtables-legacy-multi \
  && setcap cap_net_admin,cap_net_raw+ep /usr/sbin/xtables-nft-multi \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y \

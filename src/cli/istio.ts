@@ -164,6 +164,7 @@ async function runIstio(o: Record<string, any>, what: 'init' | 'clean' | 'verify
         for (const a of r.actions) process.stdout.write(`${t.family}: ${a}\n`);
         if (!r.changed) process.stdout.write(`${t.family}: rules already in place\n`);
         if (opts.interceptionMode === 'TPROXY') for (const a of await routes.ensureTproxyRoute(route)) process.stdout.write(`${t.family}: ${a}\n`);
+        if (t.family === 'ipv6') for (const a of await routes.ensurePassthroughAddress(t.netns)) process.stdout.write(`${t.family}: ${a}\n`);
       } else if (what === 'clean') {
         // every ISTIO_ chain goes, whatever flags made it; our other built-in-chain rules are known by the flags given
         const { ISTIO_CHAINS } = await import('../mesh/istio');
@@ -175,6 +176,7 @@ async function runIstio(o: Record<string, any>, what: 'init' | 'clean' | 'verify
         const r = await apply.removeOwnedTables(t, all);
         for (const a of r.actions) process.stdout.write(`${t.family}: ${a}\n`);
         for (const a of await routes.removeTproxyRoute(route)) process.stdout.write(`${t.family}: ${a}\n`);
+        if (t.family === 'ipv6') for (const a of await routes.removePassthroughAddress(t.netns)) process.stdout.write(`${t.family}: ${a}\n`);
       } else {
         const d = await apply.verifyOwnedTables(t, sets);
         drift += d.length;

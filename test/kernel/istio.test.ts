@@ -84,9 +84,12 @@ test('istio TPROXY: mangle rules and the policy route are installed and removed;
     }
     assert.match(await inNetnsOk(ns, 'ip', ['-4', 'rule', 'show']), /fwmark 0x539 lookup 133/);
     assert.match(await inNetnsOk(ns, 'ip', ['-6', 'route', 'show', 'table', '133']), /local default dev lo/);
+    // envoy's IPv6 inbound passthrough source, which istio-iptables adds to lo with IPv6 on
+    assert.match(await inNetnsOk(ns, 'ip', ['-6', 'addr', 'show', 'dev', 'lo']), /inet6 ::6\/128/);
     const clean = await podtables(['clean', 'istio', ...flags]);
     assert.equal(clean.code, 0, clean.stderr);
     assert.doesNotMatch(await inNetnsOk(ns, 'ip', ['-4', 'rule', 'show']), /lookup 133/);
+    assert.doesNotMatch(await inNetnsOk(ns, 'ip', ['-6', 'addr', 'show', 'dev', 'lo']), /::6\//);
     assert.doesNotMatch(await save(ns, 'nft'), /ISTIO_/);
   });
 });
@@ -127,7 +130,8 @@ function istioSimulator(options: IstioOptions, transparent: boolean, orig = fals
   const sock = (port: number, uid: number, process: string, tr = false) => ({ proto: 'tcp' as const, addr: '::', port, uid, process, transparent: tr, v6only: false });
   const host = hostFromText({
     name: 'pod',
-    interfaces: [{ name: 'lo', addresses: ['127.0.0.1/8', '::1/128'] }, { name: 'eth0', addresses: [`${POD_IP}/24`, `${POD_IP6}/64`] }],
+    // ::6 on lo: `init istio --dual-stack` adds it, as istio-iptables does
+    interfaces: [{ name: 'lo', addresses: ['127.0.0.1/8', '::1/128', '::6/128'] }, { name: 'eth0', addresses: [`${POD_IP}/24`, `${POD_IP6}/64`] }],
     routes: [{ dst: 'default', via: NODE_POD_SIDE, dev: 'eth0' }, { dst: 'default', via: 'fd77::1', dev: 'eth0' }],
     sockets: [sock(8080, APP, 'app'), sock(9090, APP, 'app'), sock(15006, ENVOY, 'envoy', transparent), sock(15001, ENVOY, 'envoy', transparent)],
   });
@@ -153,10 +157,10 @@ async function tproxyPackets(ns: string, backend: Backend, family: 'ipv4' | 'ipv
 }
 const tproxySimulator = (transparent: boolean) => istioSimulator(TPROXY_OPTIONS, transparent);
 
-const REDIRECT_FLAGS = ['-b', '*', '-d', '9090', '-i', '*', '-x', `${IGNORED_SRC}/32`, '-o', '5432', '-u', String(ENVOY)];
+const REDIRECT_FLAGS = ['-b', '*', '-d', '9090', '-i', '*', '-x', `${IGNORED_SRC}/32`, '-o', '5432', '-u', String(ENVOY), '--dual-stack'];
 const REDIRECT_OPTIONS: IstioOptions = {
   ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*',
-  outboundIpRangesExclude: `${IGNORED_SRC}/32`, outboundPortsExclude: '5432', proxyUid: String(ENVOY),
+  outboundIpRangesExclude: `${IGNORED_SRC}/32`, outboundPortsExclude: '5432', proxyUid: String(ENVOY), ipv6: true,
 };
 /**
  * Envoy's inbound passthrough source: ISTIO_OUTPUT lets `-s 127.0.0.6/32 -o lo` through before
@@ -176,10 +180,13 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       await net.up();
       const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...REDIRECT_FLAGS]);
       assert.equal(init.code, 0, init.stderr);
-      assert.equal(tablesOf(await save(net.pod, backend, 'ipv4'), 'ipv4', ['nat']), tablesOf(saveRuleset(istioRules(REDIRECT_OPTIONS).v4), 'ipv4', ['nat']), 'the simulator runs the rules the kernel holds');
+      const gen = istioRules(REDIRECT_OPTIONS);
+      for (const [fam, rs] of [['ipv4', gen.v4], ['ipv6', gen.v6!]] as const)
+        assert.equal(tablesOf(await save(net.pod, backend, fam), fam, ['nat']), tablesOf(saveRuleset(rs), fam, ['nat']), `the simulator runs the ${fam} rules the kernel holds`);
+      assert.match(await inNetnsOk(net.pod, 'ip', ['-6', 'addr', 'show', 'dev', 'lo']), /inet6 ::6\/128/, 'init added the IPv6 passthrough address');
       await net.server(net.pod, 'app', [8080, 9090], APP);
       await net.server(net.remote, 'remote', [80, 5432, 9090]);
-      const envoy = net.start(net.pod, [process.execPath, await cliBundle(), 'proxy', '--inbound', '15006', '--outbound', '15001', '--uid', String(ENVOY), '--inbound-source', PASSTHROUGH_SRC, '--log-format', 'json']);
+      const envoy = net.start(net.pod, [process.execPath, await cliBundle(), 'proxy', '--inbound', '15006', '--outbound', '15001', '--uid', String(ENVOY), '--inbound-source', `${PASSTHROUGH_SRC},::6`, '--log-format', 'json']);
       await envoy.waitFor((e) => e.event === 'listening' && e.listener === 'outbound' && e.uid === ENVOY);
       const sim = istioSimulator(REDIRECT_OPTIONS, false, true);
       const accepted = (peer: string) => envoy.waitFor((e) => e.event === 'accept' && e.peer === peer, 5000);
@@ -206,6 +213,24 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
         assert.equal(c.reply.token, 'in');
         assert.deepEqual(sim(`tcp ${c.local} -> ${POD_IP}:8080 in eth0`), atEnvoy(a));
         await throughPassthrough(c.local, c.reply);
+      });
+
+      await t.test('IPv6: inbound to [podIP6]:8080 lands on 15006 with that original destination and reaches the app from ::6; outbound lands on [::1]:15001', async () => {
+        // bound: with two addresses on the remote's link, source selection might pick the other one
+        const c = await net.connect(net.remote, POD_IP6, 8080, 'in6', { bind: REMOTE_IP6 });
+        const a = await accepted(c.local);
+        assert.deepEqual([a.listener, a.local, a.orig], ['inbound', `[${POD_IP6}]:15006`, `[${POD_IP6}]:8080`]);
+        assert.deepEqual(sim(`tcp ${c.local} -> [${POD_IP6}]:8080 in eth0`), atEnvoy(a));
+        const relay = await relayed(c.local);
+        assert.equal(relay.upstream, `[${POD_IP6}]:8080`);
+        assert.match(String(relay.via), /^\[::6\]:\d+$/);
+        assert.deepEqual([c.reply.server, c.reply.local, c.reply.uid, c.reply.peer], ['app', `[${POD_IP6}]:8080`, APP, relay.via], 'the app got the relayed request');
+        assert.deepEqual(sim(`tcp ${relay.via} -> [${POD_IP6}]:8080 uid ${ENVOY}`), atApp(c.reply));
+        const o = await net.connect(net.pod, REMOTE_IP6, 80, 'out6', { uid: APP });
+        const b = await accepted(o.local);
+        assert.deepEqual([b.listener, b.local, b.orig], ['outbound', '[::1]:15001', `[${REMOTE_IP6}]:80`]);
+        assert.deepEqual([o.reply.server, o.reply.local], ['remote', `[${REMOTE_IP6}]:80`]);
+        assert.deepEqual(sim(`tcp -> [${REMOTE_IP6}]:80 uid ${APP}`), atEnvoy(b));
       });
 
       await t.test('inbound to the excluded port 9090 lands on the app directly', async () => {
