@@ -157,6 +157,19 @@ async function tproxyPackets(ns: string, backend: Backend, family: 'ipv4' | 'ipv
 }
 const tproxySimulator = (transparent: boolean) => istioSimulator(TPROXY_OPTIONS, transparent);
 
+/**
+ * Bring `net` up and set its pod up with `init istio FLAGS`: its live `tables`, both families, must
+ * be what the generator makes of `options`, which is what the simulator runs.
+ */
+async function istioPod(net: PodNet, backend: Backend, flags: string[], options: IstioOptions, tables: string[]): Promise<void> {
+  await net.up();
+  const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...flags]);
+  assert.equal(init.code, 0, init.stderr);
+  const gen = istioRules(options);
+  for (const [fam, rs] of [['ipv4', gen.v4], ['ipv6', gen.v6!]] as const)
+    assert.equal(tablesOf(await save(net.pod, backend, fam), fam, tables), tablesOf(saveRuleset(rs), fam, tables), `the simulator runs the ${fam} rules the kernel holds`);
+}
+
 const REDIRECT_FLAGS = ['-b', '*', '-d', '9090', '-i', '*', '-x', `${IGNORED_SRC}/32`, '-o', '5432', '-u', String(ENVOY), '--dual-stack'];
 const REDIRECT_OPTIONS: IstioOptions = {
   ...ISTIO_DEFAULTS, inboundPortsInclude: '*', inboundPortsExclude: '9090', outboundIpRangesInclude: '*',
@@ -177,12 +190,7 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
     if (!needKernel(t)) return;
     const net = new PodNet();
     try {
-      await net.up();
-      const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...REDIRECT_FLAGS]);
-      assert.equal(init.code, 0, init.stderr);
-      const gen = istioRules(REDIRECT_OPTIONS);
-      for (const [fam, rs] of [['ipv4', gen.v4], ['ipv6', gen.v6!]] as const)
-        assert.equal(tablesOf(await save(net.pod, backend, fam), fam, ['nat']), tablesOf(saveRuleset(rs), fam, ['nat']), `the simulator runs the ${fam} rules the kernel holds`);
+      await istioPod(net, backend, REDIRECT_FLAGS, REDIRECT_OPTIONS, ['nat']);
       assert.match(await inNetnsOk(net.pod, 'ip', ['-6', 'addr', 'show', 'dev', 'lo']), /inet6 ::6\/128/, 'init added the IPv6 passthrough address');
       await net.server(net.pod, 'app', [8080, 9090], APP);
       await net.server(net.remote, 'remote', [80, 5432, 9090]);
@@ -216,6 +224,7 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       });
 
       await t.test('IPv6: inbound to [podIP6]:8080 lands on 15006 with that original destination and reaches the app from ::6; outbound lands on [::1]:15001', async () => {
+        await net.ipv6Ready();
         // bound: with two addresses on the remote's link, source selection might pick the other one
         const c = await net.connect(net.remote, POD_IP6, 8080, 'in6', { bind: REMOTE_IP6 });
         const a = await accepted(c.local);
@@ -325,12 +334,7 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
     if (!needKernel(t)) return;
     const net = new PodNet();
     try {
-      await net.up();
-      const init = await podtables(['init', 'istio', '--netns', net.pod, '--iptables-mode', backend, ...TPROXY_FLAGS]);
-      assert.equal(init.code, 0, init.stderr);
-      const gen = istioRules(TPROXY_OPTIONS);
-      for (const [fam, rs] of [['ipv4', gen.v4], ['ipv6', gen.v6!]] as const)
-        assert.equal(tablesOf(await save(net.pod, backend, fam), fam, ['mangle', 'nat']), tablesOf(saveRuleset(rs), fam, ['mangle', 'nat']), `the simulator runs the ${fam} rules the kernel holds`);
+      await istioPod(net, backend, TPROXY_FLAGS, TPROXY_OPTIONS, ['mangle', 'nat']);
       const app = await net.server(net.pod, 'app', [8080, 9090], APP);
       let envoy: Proc = await net.transparentServer(net.pod, 'envoy', [15006, 15001], ENVOY);
       await net.server(net.remote, 'remote', [80]);

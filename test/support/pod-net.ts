@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { createNetns, deleteNetns, inNetnsOk, uniqueName } from '../../src/kernel/netns';
+import { createNetns, deleteNetns, inNetns, inNetnsOk, uniqueName } from '../../src/kernel/netns';
 
 export const POD_IP = '10.77.0.2';
 export const NODE_POD_SIDE = '10.77.0.1';
@@ -104,6 +104,21 @@ export class PodNet {
         '',
       ].join('\n'),
     });
+  }
+
+  /**
+   * Wait until IPv6 crosses the node both ways: a ping from the remote to the pod's IPv6 address
+   * resolves every neighbour on the path (remote → node → pod and back). Without it the first IPv6
+   * connection sometimes failed with EHOSTUNREACH after 3 s of neighbour solicitation, just after
+   * the links came up; a failed resolution is tried afresh by the next ping.
+   */
+  async ipv6Ready(timeoutMs = 15_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await inNetns(this.remote, 'ping', ['-6', '-c', '1', '-W', '1', '-I', REMOTE_IP6, POD_IP6], { timeoutMs: 5_000 });
+      if (r.code === 0) return;
+      if (Date.now() > end) throw new Error(`IPv6 from the remote to ${POD_IP6} is not up after ${timeoutMs} ms: ${r.stdout}${r.stderr}`);
+    }
   }
 
   /** Start a process in a namespace, as `uid` when given. */
