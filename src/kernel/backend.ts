@@ -41,21 +41,27 @@ export function netnsPath(netns: string): string {
   return netns.includes('/') ? netns : `/run/netns/${netns}`;
 }
 
-/** Run a binary in the namespace (or here, when none is given), through nsenter as upstream does. */
+/**
+ * The command line that runs `cmd` in the namespace (or here, when none is given): through
+ * nsenter, as upstream does; `--` keeps BusyBox's nsenter from reading the command's own flags.
+ */
+function inNs(netns: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return netns ? ['nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args]] : [cmd, args];
+}
+
+/** Run a binary in the namespace (or here). */
 export function runIn(netns: string | undefined, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (!netns) return run(cmd, args, opts);
-  // `--` keeps BusyBox's nsenter from reading the command's own flags
-  return run('nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args], opts);
+  return run(...inNs(netns, cmd, args), opts);
 }
 
 /** Start a binary in the namespace (or here), to be given its standard input later. */
 export function startIn(netns: string | undefined, cmd: string, args: string[], opts: Omit<RunOptions, 'input'> = {}): Started {
-  return netns ? start('nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args], opts) : start(cmd, args, opts);
+  return start(...inNs(netns, cmd, args), opts);
 }
 
 /** runSync in the namespace (or here). */
 export function runInSync(netns: string | undefined, cmd: string, args: string[], opts: Parameters<typeof runSync>[2] = {}): SyncResult {
-  return netns ? runSync('nsenter', [`--net=${netnsPath(netns)}`, '--', cmd, ...args], opts) : runSync(cmd, args, opts);
+  return runSync(...inNs(netns, cmd, args), opts);
 }
 
 /** Whether a save dump holds anything beyond empty built-in chains with ACCEPT policies. */
